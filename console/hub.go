@@ -1,0 +1,407 @@
+package console
+
+import (
+	"cmp"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/watchfloor/watchfloor"
+)
+
+// WebSocket timing and limits.
+const (
+	writeWait      = 10 * time.Second // one message must be written within this
+	pongWait       = 60 * time.Second // a client that answers no ping for this long is gone
+	pingPeriod     = 20 * time.Second // must be shorter than pongWait
+	closeGrace     = time.Second      // a dropped client gets this long for a close frame
+	maxInbound     = 4096             // bytes of one client message; the wall sends none
+	maxEvents      = 200              // events the hub remembers
+	snapshotEvents = 100              // events a snapshot carries
+)
+
+// Stats are the ingest counters of the appliance that the wall shows. The appliance fills
+// Time and the counters; the console derives the per-second rates from the previous Stats.
+type Stats struct {
+	Time          time.Time `json:"time"`
+	RecordsIn     uint64    `json:"records_in"`     // records accepted since start
+	Dropped       uint64    `json:"dropped"`        // records dropped at the edge since start
+	QueueDepth    int       `json:"queue_depth"`    // records waiting for the store
+	QueueCapacity int       `json:"queue_capacity"` // bound of that queue
+	RecordsPerS   float64   `json:"records_per_s"`  // set by the console
+	DroppedPerS   float64   `json:"dropped_per_s"`  // set by the console
+}
+
+// The messages of the stream. Each has a type; the snapshot comes first, then deltas.
+type (
+	snapshotMsg struct {
+		Type         string              `json:"type"` // "snapshot"
+		Site         string              `json:"site"`
+		ServerTime   time.Time           `json:"server_time"`
+		StaleAfterMS int64               `json:"stale_after_ms"`
+		Devices      []watchfloor.Device `json:"devices"`
+		Events       []watchfloor.Event  `json:"events"`
+		Topology     []watchfloor.Link   `json:"topology"`
+		Stats        Stats               `json:"stats"`
+	}
+	deviceMsg struct {
+		Type   string            `json:"type"` // "device"
+		Device watchfloor.Device `json:"device"`
+	}
+	eventsMsg struct {
+		Type   string             `json:"type"` // "events"
+		Events []watchfloor.Event `json:"events"`
+	}
+	topologyMsg struct {
+		Type  string            `json:"type"` // "topology"
+		Links []watchfloor.Link `json:"links"`
+	}
+	statsMsg struct {
+		Type  string `json:"type"` // "stats"
+		Stats Stats  `json:"stats"`
+	}
+)
+
+// hub holds the current state the wall shows and fans each change out to the WebSocket
+// clients. Every delta is encoded once; clients share the bytes. Publishing never waits for
+// a client: a client whose queue is full is dropped.
+type hub struct {
+	log        *slog.Logger
+	m          *metrics
+	queue      int
+	site       string
+	staleAfter time.Duration
+	now        func() time.Time
+
+	mu       sync.Mutex
+	devices  map[string]watchfloor.Device // values are never mutated once stored
+	events   []watchfloor.Event           // the last maxEvents, oldest first
+	links    []watchfloor.Link
+	stats    Stats
+	version  uint64 // counts changes, keys the snapshot cache
+	clients  map[*client]struct{}
+	closed   bool
+	writers  sync.WaitGroup
+	snapMu   sync.Mutex
+	snapVer  uint64
+	snapshot []byte
+}
+
+// client is one WebSocket connection.
+type client struct {
+	conn *websocket.Conn
+	send chan []byte   // encoded messages, shared with other clients: never modify
+	kick chan struct{} // closed when the hub lets go of the client
+	code int           // close code sent when kicked; set before kick is closed
+}
+
+func newHub(site string, queue int, staleAfter time.Duration, m *metrics, log *slog.Logger) *hub {
+	return &hub{
+		log: log, m: m, queue: queue, site: site, staleAfter: staleAfter, now: time.Now,
+		devices: make(map[string]watchfloor.Device),
+		clients: make(map[*client]struct{}),
+	}
+}
+
+// prime loads the initial state without telling anyone.
+func (h *hub) prime(devices []watchfloor.Device, events []watchfloor.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, d := range devices {
+		h.devices[d.Name] = cloneDevice(d)
+	}
+	h.events = append(h.events, events...)
+	h.events = trimEvents(h.events)
+	h.links = watchfloor.Topology(h.deviceListLocked())
+	h.version++
+}
+
+// publishDevice records the new state of a device and sends it, and the topology when the
+// device's neighbours changed it, to every client.
+func (h *hub) publishDevice(d watchfloor.Device) {
+	if d.Name == "" {
+		return
+	}
+	d = cloneDevice(d)
+	msg, err := json.Marshal(deviceMsg{Type: "device", Device: d})
+	if err != nil {
+		h.log.Error("encode device", "device", d.Name, "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old, known := h.devices[d.Name]
+	h.devices[d.Name] = d
+	h.version++
+	h.broadcastLocked(msg)
+	if known && old.SysName == d.SysName && slices.Equal(old.Neighbors, d.Neighbors) {
+		return
+	}
+	links := watchfloor.Topology(h.deviceListLocked())
+	if slices.Equal(links, h.links) {
+		return
+	}
+	h.links = links
+	if msg, err := json.Marshal(topologyMsg{Type: "topology", Links: nonNil(links)}); err == nil {
+		h.broadcastLocked(msg)
+	}
+}
+
+// publishEvents appends committed events and sends them to every client.
+func (h *hub) publishEvents(evs []watchfloor.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	evs = slices.Clone(evs)
+	msg, err := json.Marshal(eventsMsg{Type: "events", Events: evs})
+	if err != nil {
+		h.log.Error("encode events", "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = trimEvents(append(h.events, evs...))
+	h.version++
+	h.broadcastLocked(msg)
+}
+
+// publishStats derives rates from the previous stats and sends the new ones.
+func (h *hub) publishStats(s Stats) {
+	if s.Time.IsZero() {
+		s.Time = h.now()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	prev := h.stats
+	if dt := s.Time.Sub(prev.Time).Seconds(); !prev.Time.IsZero() && dt > 0 {
+		if s.RecordsIn >= prev.RecordsIn {
+			s.RecordsPerS = float64(s.RecordsIn-prev.RecordsIn) / dt
+		}
+		if s.Dropped >= prev.Dropped {
+			s.DroppedPerS = float64(s.Dropped-prev.Dropped) / dt
+		}
+	}
+	h.stats = s
+	h.version++
+	msg, err := json.Marshal(statsMsg{Type: "stats", Stats: s})
+	if err != nil {
+		h.log.Error("encode stats", "err", err)
+		return
+	}
+	h.broadcastLocked(msg)
+}
+
+// broadcastLocked queues msg for every client without waiting; a client whose queue is full
+// is dropped.
+func (h *hub) broadcastLocked(msg []byte) {
+	for c := range h.clients {
+		select {
+		case c.send <- msg:
+		default:
+			h.removeLocked(c, websocket.ClosePolicyViolation)
+			h.m.wsDropped.Inc()
+			h.log.Warn("websocket client too slow, dropped", "remote", c.conn.RemoteAddr().String(), "queue", h.queue)
+			// The writer may be stuck in a write to a full socket: close under it after a
+			// grace period for the close frame.
+			time.AfterFunc(closeGrace, func() { c.conn.Close() })
+		}
+	}
+}
+
+// removeLocked forgets c and tells its writer to close with code.
+func (h *hub) removeLocked(c *client, code int) {
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
+	delete(h.clients, c)
+	h.m.wsClients.Dec()
+	c.code = code
+	close(c.kick)
+}
+
+func (h *hub) remove(c *client) {
+	h.mu.Lock()
+	h.removeLocked(c, websocket.CloseNormalClosure)
+	h.mu.Unlock()
+}
+
+// serve runs one WebSocket connection until it ends: it registers the client, starts its
+// writer with the snapshot, and reads (and discards) what the client sends.
+func (h *hub) serve(conn *websocket.Conn) {
+	c := &client{conn: conn, send: make(chan []byte, h.queue), kick: make(chan struct{})}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(closeGrace))
+		conn.Close()
+		return
+	}
+	// Take the state and register in one step: every later change is queued to the client,
+	// and the writer sends the snapshot of this state before the queue.
+	ver := h.version
+	snap := snapshotMsg{
+		Type: "snapshot", Site: h.site, StaleAfterMS: h.staleAfter.Milliseconds(),
+		Devices: h.deviceListLocked(), Topology: nonNil(h.links), Stats: h.stats,
+		Events: slices.Clone(h.events[max(0, len(h.events)-snapshotEvents):]),
+	}
+	h.clients[c] = struct{}{}
+	h.m.wsClients.Inc()
+	h.writers.Add(1)
+	h.mu.Unlock()
+
+	go h.write(c, func() []byte { return h.encodeSnapshot(ver, &snap) })
+
+	conn.SetReadLimit(maxInbound)
+	conn.SetReadDeadline(time.Now().Add(pongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		// The wall sends nothing we act on; NextReader discards what a previous message
+		// left unread, answers pings and notices the close handshake.
+		if _, _, err := conn.NextReader(); err != nil {
+			break
+		}
+	}
+	h.remove(c)
+}
+
+// encodeSnapshot encodes the snapshot of state version ver, reusing the bytes of the last
+// client that connected at the same version.
+func (h *hub) encodeSnapshot(ver uint64, snap *snapshotMsg) []byte {
+	h.snapMu.Lock()
+	defer h.snapMu.Unlock()
+	if h.snapshot != nil && h.snapVer == ver {
+		return h.snapshot
+	}
+	snap.ServerTime = h.now()
+	b, err := json.Marshal(snap)
+	if err != nil {
+		h.log.Error("encode snapshot", "err", err)
+		return nil
+	}
+	h.snapVer, h.snapshot = ver, b
+	return b
+}
+
+// write sends the snapshot, then the queued messages, and pings, until the hub kicks the
+// client or a write fails. It closes the connection when it returns.
+func (h *hub) write(c *client, snapshot func() []byte) {
+	defer h.writers.Done()
+	defer c.conn.Close()
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	send := func(msg []byte) bool {
+		c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+		if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+			h.remove(c)
+			return false
+		}
+		h.m.wsMessages.Inc()
+		return true
+	}
+	if msg := snapshot(); msg == nil || !send(msg) {
+		h.remove(c)
+		return
+	}
+	for {
+		select {
+		case <-c.kick:
+			reason := "bye"
+			switch c.code {
+			case websocket.ClosePolicyViolation:
+				reason = "send queue full"
+			case websocket.CloseGoingAway:
+				reason = "server shutting down"
+			}
+			c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, reason), time.Now().Add(closeGrace))
+			return
+		case msg := <-c.send:
+			if !send(msg) {
+				return
+			}
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				h.remove(c)
+				return
+			}
+		}
+	}
+}
+
+// close sends every client a close frame and waits (up to wait) for the writers to finish.
+// Connections that arrive later are refused.
+func (h *hub) close(wait time.Duration) {
+	h.mu.Lock()
+	h.closed = true
+	for c := range h.clients {
+		h.removeLocked(c, websocket.CloseGoingAway)
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.writers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		h.log.Warn("websocket writers did not finish in time")
+	}
+}
+
+// deviceList returns the current devices sorted by name.
+func (h *hub) deviceList() []watchfloor.Device {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.deviceListLocked()
+}
+
+func (h *hub) deviceListLocked() []watchfloor.Device {
+	list := make([]watchfloor.Device, 0, len(h.devices))
+	for _, d := range h.devices {
+		list = append(list, d)
+	}
+	slices.SortFunc(list, func(a, b watchfloor.Device) int { return cmp.Compare(a.Name, b.Name) })
+	return list
+}
+
+func (h *hub) device(name string) (watchfloor.Device, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, ok := h.devices[name]
+	return d, ok
+}
+
+func (h *hub) topology() ([]watchfloor.Link, []watchfloor.Device) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.links, h.deviceListLocked()
+}
+
+func (h *hub) clientCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
+}
+
+// cloneDevice copies the slices of d, so the caller may reuse them, and makes empty ones
+// non-nil, so JSON shows [] rather than null.
+func cloneDevice(d watchfloor.Device) watchfloor.Device {
+	d.Interfaces = nonNil(slices.Clone(d.Interfaces))
+	d.Neighbors = slices.Clone(d.Neighbors)
+	return d
+}
+
+func trimEvents(evs []watchfloor.Event) []watchfloor.Event {
+	if len(evs) > maxEvents {
+		return slices.Clone(evs[len(evs)-maxEvents:])
+	}
+	return evs
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

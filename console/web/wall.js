@@ -1,0 +1,347 @@
+// Watchfloor wall: one WebSocket, a snapshot, then deltas. No framework, no network but
+// this server. Every text that comes from devices is set with textContent, never as HTML.
+"use strict";
+
+const TOKEN_KEY = "watchfloor.token";
+const ROLES = ["core", "distribution", "access", "firewall"];
+const MAX_EVENTS = 100;
+const SEVERITY = ["info", "low", "medium", "high", "critical"];
+
+const state = {
+  site: "", devices: new Map(), events: [], links: [], stats: null,
+  staleAfter: 60000, lastMessage: 0, live: false, fresh: new Set(), skew: 0,
+};
+
+// serverNow is the server's clock as this browser estimates it (walls are not always in sync).
+const serverNow = () => Date.now() + state.skew;
+
+// ---- helpers ---------------------------------------------------------------
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "style") e.style.cssText = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+function bps(v) {
+  const units = ["bps", "kbps", "Mbps", "Gbps", "Tbps"];
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return (v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
+}
+
+function count(v) {
+  if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
+  if (v >= 1e4) return (v / 1e3).toFixed(1) + "k";
+  return Math.round(v).toString();
+}
+
+function duration(s) {
+  if (!(s >= 0)) return "–";
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  return d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m` : `${Math.floor(s)}s`;
+}
+
+const two = (n) => String(n).padStart(2, "0");
+const hms = (d) => `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+
+// heat maps a utilization percentage to a colour: green, through yellow, to red.
+function heat(pct) {
+  const p = Math.max(0, Math.min(100, pct)) / 100;
+  const hue = 140 - 140 * Math.min(1, p * 1.15);
+  const light = 28 + 30 * Math.min(1, p * 3);
+  return `hsl(${hue.toFixed(0)} 85% ${light.toFixed(0)}%)`;
+}
+
+// ---- token -----------------------------------------------------------------
+function takeToken() {
+  const url = new URL(location.href);
+  const t = url.searchParams.get("token");
+  if (t) {
+    sessionStorage.setItem(TOKEN_KEY, t);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+function askToken(message) {
+  const form = $("login");
+  if (message) $("login-msg").textContent = message;
+  form.hidden = false;
+  $("login-token").focus();
+  form.onsubmit = (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $("login-token").value.trim());
+    form.hidden = true;
+    connect();
+  };
+}
+
+// ---- connection ------------------------------------------------------------
+let ws = null, retry = 0, retryTimer = 0;
+
+function connect() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) { askToken(); return; }
+  const url = new URL("api/v1/stream", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  url.searchParams.set("token", token);
+  let opened = false;
+  ws = new WebSocket(url);
+  ws.onopen = () => { opened = true; };
+  ws.onmessage = (ev) => {
+    retry = 0;
+    state.lastMessage = Date.now();
+    try { handle(JSON.parse(ev.data)); } catch (err) { console.error("wall: bad message", err); }
+  };
+  ws.onclose = () => {
+    state.live = false;
+    setConn("reconnecting", "reconnecting");
+    if (!opened) checkToken(token);
+    const delay = Math.min(30000, 1000 * 2 ** retry) * (0.75 + Math.random() / 2);
+    retry = Math.min(retry + 1, 5);
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, delay);
+  };
+}
+
+// checkToken asks the API whether a failed stream was refused for its token.
+async function checkToken(token) {
+  try {
+    const r = await fetch("api/v1/topology", { headers: { Authorization: "Bearer " + token } });
+    if (r.status === 401) {
+      clearTimeout(retryTimer);
+      sessionStorage.removeItem(TOKEN_KEY);
+      askToken("The server refused this token. Enter the current one.");
+    }
+  } catch (_) { /* the server is down: keep retrying */ }
+}
+
+function setConn(cls, text) {
+  const c = $("conn");
+  c.className = "conn " + cls;
+  $("conn-text").textContent = text;
+  document.body.classList.toggle("stale", cls === "stale");
+  document.body.classList.remove("connecting");
+}
+
+// ---- messages --------------------------------------------------------------
+function handle(msg) {
+  switch (msg.type) {
+    case "snapshot":
+      state.site = msg.site || "";
+      state.staleAfter = msg.stale_after_ms || 60000;
+      state.devices = new Map((msg.devices || []).map((d) => [d.name, d]));
+      state.events = (msg.events || []).slice().reverse().slice(0, MAX_EVENTS);
+      state.links = msg.topology || [];
+      state.stats = msg.stats || null;
+      state.skew = Date.parse(msg.server_time) - Date.now() || 0;
+      state.live = true;
+      setConn("live", "live");
+      break;
+    case "device":
+      state.devices.set(msg.device.name, msg.device);
+      break;
+    case "events":
+      for (const e of msg.events || []) {
+        if (state.events.some((x) => x.id === e.id)) continue;
+        state.events.unshift(e);
+        state.fresh.add(e.id);
+      }
+      state.events.length = Math.min(state.events.length, MAX_EVENTS);
+      break;
+    case "topology":
+      state.links = msg.links || [];
+      break;
+    case "stats":
+      state.stats = msg.stats;
+      break;
+    default:
+      return;
+  }
+  schedule();
+}
+
+// schedule renders soon, at most a few times a second however fast deltas arrive.
+let pending = false, lastRender = 0;
+function schedule() {
+  if (pending) return;
+  pending = true;
+  setTimeout(() => { pending = false; render(); }, Math.max(0, lastRender + 250 - Date.now()));
+}
+
+// ---- rendering -------------------------------------------------------------
+function render() {
+  lastRender = Date.now();
+  document.title = (state.site ? state.site + " · " : "") + "Watchfloor wall";
+  $("site").textContent = state.site || "Watchfloor";
+  const devices = [...state.devices.values()];
+  renderKPIs(devices);
+  renderDevices(devices);
+  renderLinks(devices);
+  renderEvents();
+  fit();
+}
+
+// fit picks the least dense layout in which every tile is on the screen, with tiles as wide
+// as lets whole columns fill the width.
+const TILE_WIDTHS = [320, 270, 225, 150, 118], TILE_GAP = 12;
+function fit() {
+  const box = $("devices");
+  for (let level = 0; level < TILE_WIDTHS.length; level++) {
+    const cols = Math.max(1, Math.floor((box.clientWidth + TILE_GAP) / (TILE_WIDTHS[level] + TILE_GAP)));
+    box.style.setProperty("--tile", Math.floor((box.clientWidth + TILE_GAP) / cols - TILE_GAP) + "px");
+    document.body.dataset.density = level;
+    if (box.scrollHeight <= box.clientHeight + 1) return;
+  }
+}
+
+function renderKPIs(devices) {
+  const up = devices.filter((d) => d.status === "up").length;
+  const down = devices.filter((d) => d.status === "down").length;
+  let ifDown = 0;
+  for (const d of devices) for (const i of d.interfaces || []) if (portState(i) === "down") ifDown++;
+  $("k-up").textContent = `${up}/${devices.length}`;
+  $("k-down").textContent = down;
+  $("k-down-box").classList.toggle("active", down > 0);
+  $("k-ifdown").textContent = ifDown;
+  $("k-ifdown-box").classList.toggle("active", ifDown > 0);
+  const s = state.stats;
+  $("k-rate").textContent = s ? count(s.records_per_s) : "–";
+  $("k-drop").textContent = s ? count(s.dropped_per_s) : "–";
+  $("k-drop-box").classList.toggle("alarm", !!s && s.dropped_per_s > 0);
+  $("k-queue").textContent = s && s.queue_capacity ? `${Math.round(100 * s.queue_depth / s.queue_capacity)}%` : s ? count(s.queue_depth) : "–";
+}
+
+function portState(i) {
+  if (i.admin_status === "down") return "admin";
+  if (i.oper_status === "up") return "up";
+  if (i.oper_status === "down" || i.oper_status === "lowerLayerDown") return "down";
+  return "unread";
+}
+
+function roleOrder(r) {
+  const i = ROLES.indexOf(r);
+  return i < 0 ? ROLES.length : i;
+}
+
+function renderDevices(devices) {
+  const box = $("devices");
+  if (devices.length === 0) { box.replaceChildren($("devices-empty") || el("p", { class: "empty" }, "No devices.")); return; }
+  const groups = new Map();
+  for (const d of devices) {
+    const role = d.role || "other";
+    if (!groups.has(role)) groups.set(role, []);
+    groups.get(role).push(d);
+  }
+  const order = [...groups.keys()].sort((a, b) => roleOrder(a) - roleOrder(b) || a.localeCompare(b));
+  box.replaceChildren(...order.map((role) => {
+    const list = groups.get(role).sort((a, b) => (a.status === "down" ? 0 : 1) - (b.status === "down" ? 0 : 1) || a.name.localeCompare(b.name));
+    const down = list.filter((d) => d.status === "down").length;
+    return el("section", { class: "group", "data-role": role },
+      el("h2", {}, role, el("span", { class: "count" }, `${list.length - down}/${list.length} up`),
+        down ? el("span", { class: "count bad" }, `${down} down`) : null),
+      el("div", { class: "tiles" }, list.map(tile)));
+  }));
+}
+
+function tile(d) {
+  const stale = d.status === "up" && d.last_poll && serverNow() - Date.parse(d.last_poll) > state.staleAfter;
+  const ifs = d.interfaces || [];
+  const downPorts = ifs.filter((i) => portState(i) === "down").length;
+  const badge = d.status === "down" ? "down" : stale ? "stale" : d.status;
+  const when = d.status === "down" ? "down " + duration((serverNow() - Date.parse(d.last_change)) / 1000)
+    : d.status === "up" ? "up " + duration(d.uptime_s) : "not polled yet";
+  // A negative delay keeps the pulse of down tiles in phase across re-renders.
+  const style = d.status === "down" ? `animation-delay:-${Date.now() % 1600}ms` : null;
+  const cols = ifs.length <= 24 ? Math.max(12, ifs.length) : ifs.length <= 96 ? 24 : 48;
+  return el("article", { class: `tile ${d.status}${stale ? " stale" : ""}`, "data-device": d.name, style },
+    el("div", { class: "head" }, el("span", { class: "name", title: d.sys_descr || d.name }, d.name), el("span", { class: "badge" }, badge)),
+    el("div", { class: "meta" }, el("span", {}, d.sys_name || d.address),
+      el("span", { class: "when", title: d.status === "down" ? "since " + since(d.last_change) : null }, when),
+      downPorts && d.status !== "down" ? el("span", { class: "ifdown" }, `${downPorts} if down`) : null),
+    d.status === "down" && d.poll_error ? el("div", { class: "err" }, d.poll_error) : null,
+    d.cpu_percent != null || d.mem_percent != null
+      ? el("div", { class: "gauges" }, gauge("CPU", d.cpu_percent), gauge("MEM", d.mem_percent)) : null,
+    ifs.length ? el("div", { class: "ports", style: `--cols:${cols}` }, ifs.map(port)) : null,
+    downPorts ? el("div", { class: "ifsum" }, el("b", {}, `${downPorts} down`), ` of ${ifs.length} interfaces`) : null);
+}
+
+function since(t) {
+  const ms = Date.parse(t);
+  return ms > 0 ? hms(new Date(ms)) : "–";
+}
+
+function gauge(label, v) {
+  if (v == null) return null;
+  const cls = v >= 90 ? "fill crit" : v >= 75 ? "fill hot" : "fill";
+  return el("div", { class: "gauge" }, label, el("div", { class: "track" }, el("div", { class: cls, style: `width:${Math.min(100, v)}%` })), el("b", {}, v.toFixed(0) + "%"));
+}
+
+function port(i) {
+  const st = portState(i);
+  const title = `${i.name}${i.alias ? " (" + i.alias + ")" : ""} — ${st === "admin" ? "admin down" : i.oper_status}` +
+    (st === "up" ? `\nin ${bps(i.in_bps)} · out ${bps(i.out_bps)} · ${i.utilization.toFixed(1)}%` : "");
+  return el("span", { class: "port " + st, title, style: st === "up" ? `background:${heat(i.utilization)}` : null });
+}
+
+function renderLinks(devices) {
+  const peer = new Map();
+  for (const l of state.links) { peer.set(l.a + "\u0000" + l.a_port, l.b); peer.set(l.b + "\u0000" + l.b_port, l.a); }
+  const rows = [];
+  for (const d of devices) {
+    for (const i of d.interfaces || []) {
+      const rate = Math.max(i.in_bps || 0, i.out_bps || 0);
+      if (rate > 0 && portState(i) === "up") rows.push({ d, i, rate, to: peer.get(d.name + "\u0000" + i.name) });
+    }
+  }
+  rows.sort((a, b) => b.rate - a.rate);
+  $("links").replaceChildren(...rows.slice(0, 8).map(({ d, i, rate, to }) => el("li", {},
+    el("span", { class: "where", title: i.alias || i.descr || i.name }, d.name, " ", el("small", {}, i.name), to ? el("small", {}, " → " + to) : null),
+    el("span", { class: "rate" }, bps(rate)),
+    el("div", { class: "bar2" }, el("div", { style: `width:${Math.min(100, i.utilization)}%;background:${heat(i.utilization)}` })),
+    el("span", { class: "io" }, `in ${bps(i.in_bps)} · out ${bps(i.out_bps)} · ${i.utilization.toFixed(0)}% of ${bps(i.speed_bps)}`))));
+  if (rows.length === 0) $("links").replaceChildren(el("li", { class: "io" }, "No traffic yet."));
+}
+
+function renderEvents() {
+  $("ev-count").textContent = state.events.length ? String(state.events.length) : "";
+  $("events").replaceChildren(...state.events.map((e) => {
+    const sev = SEVERITY.includes(e.severity) ? e.severity : "info";
+    const li = el("li", { class: sev + (state.fresh.has(e.id) ? " fresh" : ""), "data-id": e.id },
+      el("time", { datetime: e.time }, since(e.time)),
+      el("div", {}, el("span", { class: "dev" }, e.device || e.source || "–"), e.interface ? el("span", { class: "ifname" }, " " + e.interface) : null, el("span", { class: "sev" }, sev)),
+      el("div", { class: "msg", title: e.message }, e.message || e.kind));
+    return li;
+  }));
+  state.fresh.clear();
+}
+
+// ---- clock and staleness -----------------------------------------------------
+function tick() {
+  const now = new Date();
+  $("clock").textContent = hms(now);
+  $("date").textContent = now.toLocaleDateString(undefined, { weekday: "short", year: "numeric", month: "short", day: "numeric" }) +
+    " · UTC " + `${two(now.getUTCHours())}:${two(now.getUTCMinutes())}`;
+  if (now - lastRender > 5000) schedule(); // relative times and stale tiles age
+  if (state.live) {
+    const quiet = Date.now() - state.lastMessage;
+    if (quiet > state.staleAfter) setConn("stale", `stale ${Math.round(quiet / 1000)}s`);
+    else if (!$("conn").classList.contains("live")) setConn("live", "live");
+  }
+}
+
+tick();
+setInterval(tick, 1000);
+takeToken();
+connect();
