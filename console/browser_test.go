@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/watchfloor/watchfloor"
+	"github.com/watchfloor/watchfloor/internal/browser"
 	"github.com/watchfloor/watchfloor/internal/testpeer"
 )
 
@@ -100,7 +101,7 @@ func TestWallInChromium(t *testing.T) {
 	defer srv.Close()
 	defer c.hub.close(time.Second)
 
-	b := startBrowser(ctx, t, chromium, srv.URL+"/wall?token="+testToken)
+	b := browser.Start(ctx, t, chromium, srv.URL+"/wall?token="+testToken)
 	// Once the page is connected, send what it can only learn from the stream.
 	eventually(t, 20*time.Second, "the page to connect", func() bool { return c.hub.clientCount() == 1 })
 	c.PublishEvents([]watchfloor.Event{{
@@ -110,20 +111,20 @@ func TestWallInChromium(t *testing.T) {
 	d, _ := c.hub.device("dist-2")
 	d.Status, d.PollError, d.LastChange = watchfloor.DeviceDown, "request timeout after 2 retries", time.Now()
 	c.PublishDevice(d)
-	b.waitDOM(20*time.Second,
+	b.WaitDOM(20*time.Second,
 		`data-device="core-1"`, `data-device="access-2"`, `data-device="fw-edge"`, // tiles from the snapshot
 		`class="tile down" data-device="dist-2"`,                          // a device delta
 		"Port scan from 203.0.113.66",                                     // an event delta
 		"access-2 stopped answering",                                      // an event of the snapshot
 		`id="site">north-hub<`, `class="conn live"`, `id="k-rate">42.5k<`, // header
 	)
-	if href := b.eval("location.href"); strings.Contains(href, "token") {
+	if href := b.Eval("location.href"); strings.Contains(href, "token") {
 		t.Errorf("the token stayed in the URL: %s", href)
 	}
-	if tok := b.eval(`sessionStorage.getItem("watchfloor.token")`); tok != testToken {
+	if tok := b.Eval(`sessionStorage.getItem("watchfloor.token")`); tok != testToken {
 		t.Errorf("sessionStorage token %q", tok)
 	}
-	b.screenshot(filepath.Join(screenshotDir(t), "wall-1920x1080.png"))
+	b.Screenshot(filepath.Join(screenshotDir(t), "wall-1920x1080.png"))
 }
 
 // A large site still fits one 1920×1080 screen: the wall switches to a denser layout.
@@ -162,19 +163,19 @@ func TestWallInChromiumLargeSite(t *testing.T) {
 	defer c.hub.close(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	b := startBrowser(ctx, t, chromium, srv.URL+"/wall?token="+testToken)
-	dom := b.waitDOM(20*time.Second, `data-device="fw-06"`, `class="conn live"`)
+	b := browser.Start(ctx, t, chromium, srv.URL+"/wall?token="+testToken)
+	dom := b.WaitDOM(20*time.Second, `data-device="fw-06"`, `class="conn live"`)
 	if got := strings.Count(dom, `<article class="tile`); got != len(store.devices) {
 		t.Errorf("%d tiles rendered, want %d", got, len(store.devices))
 	}
-	if d := b.eval("document.body.dataset.density"); d == "0" {
+	if d := b.Eval("document.body.dataset.density"); d == "0" {
 		t.Errorf("the wall did not switch to a denser layout for %d devices", len(store.devices))
 	}
 	// Every tile is on the screen.
-	if off := b.eval(`[...document.querySelectorAll(".tile")].filter(e => e.getBoundingClientRect().bottom > innerHeight).length`); off != "0" {
+	if off := b.Eval(`[...document.querySelectorAll(".tile")].filter(e => e.getBoundingClientRect().bottom > innerHeight).length`); off != "0" {
 		t.Errorf("%s tiles below the screen", off)
 	}
-	b.screenshot(filepath.Join(screenshotDir(t), "wall-large-1920x1080.png"))
+	b.Screenshot(filepath.Join(screenshotDir(t), "wall-large-1920x1080.png"))
 }
 
 // screenshotDir is WATCHFLOOR_SCREENSHOT_DIR when set (to look at the wall), else a
@@ -184,11 +185,6 @@ func screenshotDir(t *testing.T) string {
 		return dir
 	}
 	return t.TempDir()
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // Without a token the wall asks for one; a wrong one is refused, the right one connects.
@@ -204,13 +200,13 @@ func TestWallAsksForToken(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	b := startBrowser(ctx, t, chromium, srv.URL+"/")
-	b.waitDOM(20*time.Second, `<form class="login" id="login">`) // shown: no hidden attribute
+	b := browser.Start(ctx, t, chromium, srv.URL+"/")
+	b.WaitDOM(20*time.Second, `<form class="login" id="login">`) // shown: no hidden attribute
 	login := func(token string) {
-		b.eval(fmt.Sprintf(`document.getElementById("login-token").value = %q; document.getElementById("login").requestSubmit(); "ok"`, token))
+		b.Eval(fmt.Sprintf(`document.getElementById("login-token").value = %q; document.getElementById("login").requestSubmit(); "ok"`, token))
 	}
 	login("wrong-token")
-	b.waitDOM(20*time.Second, "The server refused this token", `<form class="login" id="login">`)
+	b.WaitDOM(20*time.Second, "The server refused this token", `<form class="login" id="login">`)
 	login(testToken)
-	b.waitDOM(20*time.Second, `class="conn live"`, `data-device="core-1"`, `<form class="login" id="login" hidden="">`)
+	b.WaitDOM(20*time.Second, `class="conn live"`, `data-device="core-1"`, `<form class="login" id="login" hidden="">`)
 }

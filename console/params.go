@@ -15,11 +15,11 @@ import (
 
 // Query parameter limits.
 const (
-	defaultRange     = time.Hour
-	maxRange         = 400 * 24 * time.Hour
+	defaultRange      = time.Hour
+	maxRange          = 400 * 24 * time.Hour
 	defaultEventLimit = 100
-	maxEventLimit    = 1000
-	maxParamLen      = 128
+	maxEventLimit     = 1000
+	maxParamLen       = 128
 )
 
 // errBadParam marks errors that the caller answers with 400.

@@ -1,4 +1,5 @@
-package console
+// Package browser drives a real headless Chromium for tests of the web UI.
+package browser
 
 import (
 	"bufio"
@@ -15,13 +16,13 @@ import (
 	"time"
 )
 
-// browser drives a headless Chromium over the DevTools protocol on a pipe
+// Browser drives a headless Chromium over the DevTools protocol on a pipe
 // (--remote-debugging-pipe: commands on its fd 3, answers on fd 4, each message JSON ended by
 // a NUL byte). It is just enough protocol to open a page, wait in real time until its DOM
 // shows something, and take a screenshot — no WebSocket, no extra dependency, and unlike
 // --virtual-time-budget it does not race the page's own WebSocket.
-type browser struct {
-	t       *testing.T
+type Browser struct {
+	t       testing.TB
 	cmd     *exec.Cmd
 	w       *os.File
 	session string
@@ -40,9 +41,9 @@ type cdpAnswer struct {
 	} `json:"error"`
 }
 
-// startBrowser starts Chromium with the flags the peers notes require and opens url in a
+// Start starts Chromium with the flags the peers notes require and opens url in a
 // 1920×1080 page.
-func startBrowser(ctx context.Context, t *testing.T, chromium, url string) *browser {
+func Start(ctx context.Context, t testing.TB, chromium, url string) *Browser {
 	t.Helper()
 	cmdR, ourW, err := os.Pipe()
 	if err != nil {
@@ -52,7 +53,7 @@ func startBrowser(ctx context.Context, t *testing.T, chromium, url string) *brow
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &browser{t: t, w: ourW, pending: make(map[int]chan cdpAnswer)}
+	b := &Browser{t: t, w: ourW, pending: make(map[int]chan cdpAnswer)}
 	b.cmd = exec.CommandContext(ctx, chromium,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -66,7 +67,7 @@ func startBrowser(ctx context.Context, t *testing.T, chromium, url string) *brow
 	cmdR.Close()
 	cmdW.Close()
 	go b.read(ourR)
-	t.Cleanup(b.close)
+	t.Cleanup(b.Close)
 
 	// Drive the page Chromium opened (a created one stays in the background, where
 	// screenshots never come).
@@ -92,7 +93,7 @@ func startBrowser(ctx context.Context, t *testing.T, chromium, url string) *brow
 	return b
 }
 
-func (b *browser) read(r *os.File) {
+func (b *Browser) read(r *os.File) {
 	defer r.Close()
 	br := bufio.NewReader(r)
 	for {
@@ -121,7 +122,7 @@ func (b *browser) read(r *os.File) {
 }
 
 // call sends one command and decodes its result into out (when not nil).
-func (b *browser) call(session, method string, params any, out any) {
+func (b *Browser) call(session, method string, params any, out any) {
 	b.t.Helper()
 	b.mu.Lock()
 	b.next++
@@ -156,7 +157,7 @@ func (b *browser) call(session, method string, params any, out any) {
 }
 
 // eval evaluates a JavaScript expression in the page and returns its value as a string.
-func (b *browser) eval(expr string) string {
+func (b *Browser) Eval(expr string) string {
 	b.t.Helper()
 	var r struct {
 		Result struct {
@@ -172,11 +173,11 @@ func (b *browser) eval(expr string) string {
 }
 
 // waitDOM polls the page's HTML until every want is in it, and returns the HTML.
-func (b *browser) waitDOM(within time.Duration, want ...string) string {
+func (b *Browser) WaitDOM(within time.Duration, want ...string) string {
 	b.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		dom := b.eval(`document.documentElement ? document.documentElement.outerHTML : ""`)
+		dom := b.Eval(`document.documentElement ? document.documentElement.outerHTML : ""`)
 		missing := ""
 		for _, w := range want {
 			if !strings.Contains(dom, w) {
@@ -195,7 +196,7 @@ func (b *browser) waitDOM(within time.Duration, want ...string) string {
 }
 
 // screenshot saves the page as a PNG.
-func (b *browser) screenshot(file string) {
+func (b *Browser) Screenshot(file string) {
 	b.t.Helper()
 	var r struct{ Data string }
 	b.call(b.session, "Page.captureScreenshot", map[string]any{"format": "png"}, &r)
@@ -209,7 +210,7 @@ func (b *browser) screenshot(file string) {
 	b.t.Logf("screenshot: %s", file)
 }
 
-func (b *browser) close() {
+func (b *Browser) Close() {
 	b.mu.Lock()
 	b.next++
 	msg := fmt.Sprintf(`{"id":%d,"method":"Browser.close"}`, b.next)
@@ -224,4 +225,9 @@ func (b *browser) close() {
 		b.cmd.Process.Kill()
 		<-done
 	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

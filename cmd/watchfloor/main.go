@@ -1,0 +1,174 @@
+// Command watchfloor is the Watchfloor command center: one binary with subcommands.
+//
+//	watchfloor [run] [-config FILE] [-data DIR] [-listen ADDR]   the command center (lab site without -config)
+//	watchfloor config check FILE                                  validate a configuration
+//	watchfloor backup -data DIR -o FILE                           hot backup of the store
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/watchfloor/watchfloor"
+	"github.com/watchfloor/watchfloor/appliance"
+)
+
+const usage = `watchfloor — network and security operations command center
+
+usage:
+  watchfloor [run] [-config FILE] [-data DIR] [-listen ADDR]
+        run the command center; without -config, the built-in lab site
+  watchfloor config check FILE
+        validate a configuration file and list every problem
+  watchfloor backup [-data DIR] -o FILE
+        copy the store, consistent even while watchfloor runs
+
+environment:
+  WATCHFLOOR_TOKEN   the admin API token (otherwise generated once into the data dir)
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runCmd(args, stdout, stderr)
+	case "config":
+		if len(args) == 2 && args[0] == "check" {
+			return configCheck(args[1], stdout, stderr)
+		}
+		fmt.Fprint(stderr, "usage: watchfloor config check FILE\n")
+		return 2
+	case "backup":
+		return backupCmd(args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "watchfloor: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "configuration `FILE` (YAML); without it, the built-in lab site")
+	dataDir := fs.String("data", "./watchfloor-data", "data `DIR`: the store and generated secrets")
+	listen := fs.String("listen", "", "console listen `ADDR` (default 127.0.0.1:8080, or console.listen from the config)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "watchfloor: -log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	opts := appliance.Options{
+		DataDir: *dataDir,
+		Listen:  *listen,
+		Token:   watchfloor.Secret(os.Getenv("WATCHFLOOR_TOKEN")),
+		Log:     log,
+	}
+	if *configFile == "" {
+		opts.Config, opts.Lab = appliance.LabConfig(), true
+		opts.LabOpts.Timeline = true
+	} else {
+		cfg, err := appliance.LoadConfig(*configFile)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		opts.Config = cfg
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, err := appliance.New(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "watchfloor: %v\n", err)
+		return 1
+	}
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once
+	}()
+	err = a.Run(ctx, func(addr net.Addr) {
+		tok, generated := a.Token()
+		url := "http://" + addr.String() + "/wall"
+		fmt.Fprintf(stdout, "\nWatchfloor is running (site %s, %d devices%s).\n", a.Config().Site, len(a.Config().Devices), labNote(opts.Lab))
+		switch {
+		case generated:
+			fmt.Fprintf(stdout, "  wall:  %s?token=%s\n  token: %s  (shown once; kept in %s)\n\n", url, tok.Reveal(), tok.Reveal(), *dataDir+"/"+appliance.TokenFile)
+		case opts.Token != "":
+			fmt.Fprintf(stdout, "  wall:  %s?token=$WATCHFLOOR_TOKEN\n\n", url)
+		default:
+			fmt.Fprintf(stdout, "  wall:  %s  (token in %s)\n\n", url, *dataDir+"/"+appliance.TokenFile)
+		}
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "watchfloor: %v\n", err)
+		return 1
+	}
+	log.Info("stopped cleanly")
+	return 0
+}
+
+func labNote(lab bool) string {
+	if lab {
+		return ", the built-in lab: simulated switches on loopback"
+	}
+	return ""
+}
+
+func configCheck(file string, stdout, stderr io.Writer) int {
+	cfg, err := appliance.LoadConfig(file)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (site %s, %d devices)\n", file, cfg.Site, len(cfg.Devices))
+	return 0
+}
+
+func backupCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "./watchfloor-data", "data `DIR` of the store to copy")
+	out := fs.String("o", "", "output `FILE` (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *out == "" {
+		fmt.Fprint(stderr, "watchfloor backup: -o FILE is required\n")
+		return 2
+	}
+	n, via, err := appliance.Backup(*dataDir, *out, watchfloor.Secret(os.Getenv("WATCHFLOOR_TOKEN")))
+	if err != nil {
+		fmt.Fprintf(stderr, "watchfloor backup: %v\n", err)
+		if errors.Is(err, os.ErrNotExist) {
+			return 1
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "backup: %d bytes to %s (%s); restore by starting with -data on a directory holding it as %s\n", n, *out, via, appliance.DBFile)
+	return 0
+}
