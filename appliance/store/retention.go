@@ -1,0 +1,200 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// retentionKinds label watchfloor_store_retention_deleted_total.
+var retentionKinds = []string{"event", "raw", "5m", "1h"}
+
+const (
+	// retentionEvery is how often Run enforces retention.
+	retentionEvery = 5 * time.Minute
+	// retentionChunk bounds the work of one retention transaction: records deleted plus
+	// series visited. The committer waits for at most one such transaction.
+	retentionChunk = 5000
+)
+
+// Run enforces retention now and then every few minutes, until ctx is done or the store is
+// closed. It returns nil then; failures are logged and retried on the next round.
+func (s *Store) Run(ctx context.Context) error {
+	t := time.NewTicker(retentionEvery)
+	defer t.Stop()
+	for {
+		if _, err := s.enforceRetention(ctx); err != nil {
+			switch {
+			case errors.Is(err, ErrClosed):
+				return nil
+			case ctx.Err() == nil:
+				s.log.Error("retention failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// enforceRetention deletes every record older than the retention of its kind, as of s.now,
+// and returns how many of each kind it deleted.
+func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
+	start, now, r := time.Now(), s.now(), s.cfg.Retention
+	deleted := make(map[string]int, len(retentionKinds))
+	n, err := s.pruneEvents(ctx, now.Add(-r.Events))
+	deleted["event"] = n
+	for _, p := range []struct {
+		kind   string
+		bucket []byte
+		step   int64
+		keep   time.Duration
+	}{
+		{"raw", bRaw, 1, r.Raw},
+		{"5m", b5m, step5m, r.Rollup5m},
+		{"1h", b1h, step1h, r.Rollup1h},
+	} {
+		if err != nil {
+			break
+		}
+		// A step is deleted once all of it is older than the retention.
+		n, err = s.pruneSeries(ctx, p.kind, p.bucket, now.Add(-p.keep).Unix()-p.step+1)
+		deleted[p.kind] = n
+	}
+	if total := deleted["event"] + deleted["raw"] + deleted["5m"] + deleted["1h"]; total > 0 {
+		s.log.Info("retention", "events", deleted["event"], "raw", deleted["raw"],
+			"rollups_5m", deleted["5m"], "rollups_1h", deleted["1h"], "seconds", time.Since(start).Seconds())
+	}
+	if err != nil {
+		return deleted, fmt.Errorf("store: retention: %w", err)
+	}
+	return deleted, nil
+}
+
+// pruneEvents deletes the events older than cutoff, oldest first, a chunk per transaction.
+// It stops at the first event that is not older (see the package comment on order).
+func (s *Store) pruneEvents(ctx context.Context, cutoff time.Time) (int, error) {
+	total := 0
+	for more := true; more; {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n := 0
+		err := s.update(func(tx *bolt.Tx) error {
+			n, more = 0, false
+			b := tx.Bucket(bEvents)
+			var keys [][]byte
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(keys) == s.chunk {
+					more = true
+					break
+				}
+				t, _, err := eventHead(v)
+				if err != nil {
+					return fmt.Errorf("event %d: %w: %w", bigEndian(k), ErrCorrupt, err)
+				}
+				if !t.Before(cutoff) {
+					break
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n = len(keys)
+			s.size.Store(tx.Size())
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		s.m.retentionDeleted.WithLabelValues("event").Add(float64(n))
+	}
+	return total, nil
+}
+
+// pruneSeries deletes, in every series under parent, the points keyed before before, and
+// the series left empty; a chunk per transaction, resuming at the series where the last
+// chunk stopped.
+func (s *Store) pruneSeries(ctx context.Context, kind string, parent []byte, before int64) (int, error) {
+	total := 0
+	var resume []byte
+	for first := true; first || resume != nil; first = false {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n := 0
+		err := s.update(func(tx *bolt.Tx) error {
+			var err error
+			n, resume, err = pruneSeriesChunk(tx.Bucket(parent), before, resume, s.chunk)
+			s.size.Store(tx.Size())
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		s.m.retentionDeleted.WithLabelValues(kind).Add(float64(n))
+	}
+	return total, nil
+}
+
+// pruneSeriesChunk does one chunk of pruneSeries from the series resume (nil: the first),
+// and returns the points deleted and the series to resume from (nil: done).
+func pruneSeriesChunk(p *bolt.Bucket, before int64, resume []byte, budget int) (deleted int, next []byte, err error) {
+	var empty [][]byte
+	pc := p.Cursor()
+	k, v := pc.First()
+	if resume != nil {
+		k, v = pc.Seek(resume)
+	}
+	for ; k != nil; k, v = pc.Next() {
+		if v != nil {
+			continue // not a series bucket
+		}
+		if budget <= 0 {
+			next = bytes.Clone(k)
+			break
+		}
+		budget-- // visiting a series costs too
+		sub := p.Bucket(k)
+		var keys [][]byte
+		sc := sub.Cursor()
+		sk, _ := sc.First()
+		for sk != nil && int64(bigEndian(sk)) < before && len(keys) < budget {
+			keys = append(keys, bytes.Clone(sk))
+			sk, _ = sc.Next()
+		}
+		more := sk != nil && int64(bigEndian(sk)) < before
+		for _, key := range keys {
+			if err := sub.Delete(key); err != nil {
+				return deleted, nil, err
+			}
+		}
+		deleted += len(keys)
+		budget -= len(keys)
+		if more {
+			next = bytes.Clone(k)
+			break
+		}
+		if first, _ := sub.Cursor().First(); first == nil {
+			empty = append(empty, bytes.Clone(k))
+		}
+	}
+	for _, name := range empty {
+		if err := p.DeleteBucket(name); err != nil {
+			return deleted, nil, err
+		}
+	}
+	return deleted, next, nil
+}
