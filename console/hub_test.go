@@ -126,6 +126,11 @@ func TestStreamSnapshotThenDeltas(t *testing.T) {
 	if got := metricValue(t, reg, "watchfloor_console_ws_clients", nil); got != 2 {
 		t.Errorf("ws_clients = %v", got)
 	}
+	// The writer counts a message once it is written, which may be just after the client read it.
+	deadline := time.Now().Add(5 * time.Second)
+	for metricValue(t, reg, "watchfloor_console_ws_messages_total", nil) != 8 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if got := metricValue(t, reg, "watchfloor_console_ws_messages_total", nil); got != 8 {
 		t.Errorf("ws_messages_total = %v", got)
 	}
