@@ -616,19 +616,8 @@ func unsigned(v any) (uint64, bool) {
 
 // parseIndex reads a one-component table index (".5" or "5").
 func parseIndex(s string) (int32, bool) {
-	s = strings.TrimPrefix(s, ".")
-	if s == "" || len(s) > 10 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if n > 1<<31-1 {
+	n, ok := parseUint32(strings.TrimPrefix(s, "."))
+	if !ok || n > 1<<31-1 {
 		return 0, false
 	}
 	return int32(n), true
