@@ -47,6 +47,8 @@ type flow struct {
 	amp  [4]float64
 	w    [4]float64 // angular frequencies, rad/s
 	ph   [4]float64
+
+	surge surge // a scripted flood on top of the curve (flowgen.go); guarded by the owning device's mu
 }
 
 func newFlow(rng *rand.Rand, bytesPerSec float64) *flow {
@@ -68,7 +70,7 @@ func (f *flow) rate(t float64) float64 {
 	for k := range f.amp {
 		r += f.amp[k] * math.Sin(f.w[k]*t+f.ph[k])
 	}
-	return f.base * r
+	return f.base*r + f.surge.rate(t)
 }
 
 // integral is the number of bytes sent from an arbitrary origin to t; differences count bytes.
@@ -77,7 +79,7 @@ func (f *flow) integral(t float64) float64 {
 	for k := range f.amp {
 		s -= f.amp[k] / f.w[k] * math.Cos(f.w[k]*t+f.ph[k])
 	}
-	return f.base * s
+	return f.base*s + f.surge.integral(t)
 }
 
 // iface is one row of a device's ifTable and ifXTable.

@@ -36,6 +36,13 @@ type Options struct {
 	TrapTarget string  // host:port the devices send SNMPv2c traps to; "" for none
 	Bind       string  // host to bind the agents to; "": distinct 127.0.1.x addresses, or 127.0.0.1
 	Seed       int64   // the site's randomness (loads, uptimes, port usage); same seed, same site
+
+	// Flow export (flowexport.go; standard site only). Each device sends from its own
+	// address: the cores IPFIX, fw-1 NetFlow v9, the distribution switches NetFlow v5 (all to
+	// FlowTarget), the access switches sFlow v5 (to SFlowTarget). "" turns that part off.
+	FlowTarget           string // host:port of the NetFlow/IPFIX listener
+	SFlowTarget          string // host:port of the sFlow listener
+	FlowRecordsPerSecond int    // records (and sFlow samples) per second over the site; default 3000
 }
 
 // DefaultSite is the name of the standard lab site.
@@ -54,6 +61,9 @@ func (o *Options) defaults() {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
+	if o.FlowRecordsPerSecond <= 0 {
+		o.FlowRecordsPerSecond = DefaultFlowRecordsPerSecond
+	}
 }
 
 // Lab is a running lab site.
@@ -64,6 +74,7 @@ type Lab struct {
 	agents []*agent
 	tl     *timeline
 	traps  *trapSender
+	flows  *flowExporters // nil: no flow export
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -98,6 +109,12 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Lab, error) {
 		}
 		l.traps = ts
 	}
+	if opts.FlowTarget != "" || opts.SFlowTarget != "" {
+		if err := l.startFlows(); err != nil {
+			l.closeAgents()
+			return nil, err
+		}
+	}
 	ctx, l.cancel = context.WithCancel(ctx)
 	if opts.Timeline {
 		l.tl = newTimeline(s, now, opts.TimeScale, l.traps, log)
@@ -105,6 +122,13 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Lab, error) {
 		go func() {
 			defer l.wg.Done()
 			l.tl.run(ctx)
+		}()
+	}
+	if l.flows != nil {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.flows.run(ctx)
 		}()
 	}
 	l.wg.Add(1)
@@ -115,7 +139,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Lab, error) {
 	}()
 	first := l.agents[0].Addr()
 	log.Info("lab site started", "site", opts.Site, "devices", len(s.devices), "first", first.String(),
-		"timeline", opts.Timeline, "traps", opts.TrapTarget)
+		"timeline", opts.Timeline, "traps", opts.TrapTarget, "flows", opts.FlowTarget, "sflow", opts.SFlowTarget)
 	return l, nil
 }
 
@@ -170,7 +194,7 @@ func (l *Lab) closeAgents() {
 	}
 }
 
-// Close stops the timeline and the agents and waits for their goroutines.
+// Close stops the timeline, the flow exporters and the agents and waits for their goroutines.
 func (l *Lab) Close() error {
 	l.once.Do(func() {
 		l.cancel()
@@ -212,7 +236,7 @@ func (l *Lab) Stats() Stats {
 // Incident is one step of the scripted timeline, for tests and documentation.
 type Incident struct {
 	At        time.Duration // after Start, already scaled by TimeScale (first cycle)
-	What      string        // "link down", "link up", "unreachable", "reachable", "reboot", "rebooted", "errors start", "errors stop"
+	What      string        // "link down", "link up", "unreachable", "reachable", "reboot", "rebooted", "errors start", "errors stop", "scan start", "scan stop", "flood start", "flood stop"
 	Device    string
 	Interface string // for link and error steps
 }

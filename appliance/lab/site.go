@@ -60,6 +60,7 @@ type site struct {
 	outage  *device
 	reboot  *device
 	errPort end
+	fx      flowIncidents // the flood and the scan (flowgen.go); no edge on a farm
 }
 
 // end is one end of a link: a device and one of its interfaces.
@@ -360,6 +361,9 @@ func standardSite(name string, seed int64, now time.Time) *site {
 	s.outage = s.byName["dist-s3"]
 	s.reboot = s.byName["acc-a5"]
 	s.errPort = end{s.byName["acc-a2"], findIf(s.byName["acc-a2"], "Gi1/0/7")}
+	// The flood and the scan come in from core-r1's transit, toward dist-s1's servers.
+	s.fx.edge = end{s.byName["core-r1"], findIf(s.byName["core-r1"], "xe-0/1/4")}
+	s.fx.down = findIf(s.byName["core-r1"], "xe-0/1/0")
 	return s
 }
 

@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -66,7 +68,39 @@ func newTimeline(s *site, start time.Time, scale float64, traps *trapSender, log
 	e := s.errPort
 	tl.add(errorsStart, "errors start", e.dev.Name, e.ifc.Name, func(at time.Time) { tl.setErrors(e, errorRate, at) })
 	tl.add(errorsEnd, "errors stop", e.dev.Name, e.ifc.Name, func(at time.Time) { tl.setErrors(e, 0, at) })
+	if x := s.fx.edge; x.dev != nil {
+		// Seen in flows only (flowgen.go): a horizontal scan, and a UDP flood that also
+		// shows in the transit's SNMP counters.
+		tl.add(scanAt, "scan start", x.dev.Name, x.ifc.Name, tl.startScan)
+		tl.add(scanAt+scanDur, "scan stop", x.dev.Name, x.ifc.Name, func(time.Time) {})
+		tl.add(floodAt, "flood start", x.dev.Name, x.ifc.Name, tl.startFlood)
+		tl.add(floodAt+floodDur, "flood stop", x.dev.Name, x.ifc.Name, func(time.Time) {})
+	}
+	slices.SortStableFunc(tl.steps, func(a, b step) int { return cmp.Compare(a.at, b.at) })
 	return tl
+}
+
+// startScan opens the scan's window; the flow generator of the edge device exports its
+// probes for the part of each tick inside it.
+func (tl *timeline) startScan(at time.Time) {
+	fx := &tl.site.fx
+	fx.mu.Lock()
+	fx.scanFrom, fx.scanTo = at, at.Add(tl.scaled(scanDur))
+	fx.mu.Unlock()
+}
+
+// startFlood puts the flood on the transit's input curve (so SNMP counts it) and opens its
+// window for the flow generator.
+func (tl *timeline) startFlood(at time.Time) {
+	fx := &tl.site.fx
+	to := at.Add(tl.scaled(floodDur))
+	d := fx.edge.dev
+	d.mu.Lock()
+	fx.edge.ifc.in.surge.set(d.sec(at), d.sec(to), floodRate)
+	d.mu.Unlock()
+	fx.mu.Lock()
+	fx.floodFrom, fx.floodTo = at, to
+	fx.mu.Unlock()
 }
 
 func (tl *timeline) add(at time.Duration, what, dev, ifc string, do func(time.Time)) {

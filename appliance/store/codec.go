@@ -19,6 +19,7 @@ import (
 //	events   uint64 ID → event record (below)
 //	raw      series name → bucket { uint64 unix second → float64 bits }
 //	5m, 1h   series name → bucket { uint64 unix second of the step's start → rollup (below) }
+//	flows1m, flows1h  uint64 unix second, site, NUL, part → flow record (flows_codec.go)
 //
 // A series name is device NUL decimal-ifIndex NUL metric.
 

@@ -122,15 +122,17 @@ func (s *Store) commitTx(group []*request) error {
 	}
 	s.m.writeSeconds.Observe(time.Since(start).Seconds())
 	s.m.commits.Inc()
-	var devices, samples, events int
+	var devices, samples, events, flows int
 	for _, r := range group {
 		devices += len(r.b.Devices)
 		samples += len(r.b.Samples)
 		events += len(r.b.Events)
+		flows += len(r.b.FlowRollups)
 	}
 	s.m.device.Add(float64(devices))
 	s.m.sample.Add(float64(samples))
 	s.m.event.Add(float64(events))
+	s.m.flowRollup.Add(float64(flows))
 	return nil
 }
 
@@ -162,6 +164,12 @@ func (s *Store) apply(tx *bolt.Tx, group []*request) error {
 		for i := range r.b.Samples {
 			if err := w.put(r.series[i], &r.b.Samples[i]); err != nil {
 				return fmt.Errorf("sample %s/%d/%s: %w", r.b.Samples[i].Device, r.b.Samples[i].IfIndex, r.b.Samples[i].Metric, err)
+			}
+		}
+		for i := range r.flows {
+			if err := s.putRollup(tx, &r.flows[i], &r.b.FlowRollups[i]); err != nil {
+				fr := &r.b.FlowRollups[i]
+				return fmt.Errorf("flow rollup %s %s %s: %w", fr.Site, fr.Step, fr.Start, err)
 			}
 		}
 	}

@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"time"
+
+	"github.com/watchfloor/watchfloor"
 )
 
 // Config is the store's part of the appliance configuration.
@@ -19,6 +21,19 @@ type Config struct {
 	// MaxBatch caps the records (devices, samples and events) of one transaction. A single
 	// Batch larger than MaxBatch is committed alone, never split.
 	MaxBatch int `yaml:"max_batch"`
+	// MergeFlows merges a flow rollup being written into the stored one of the same step,
+	// start and site (a is the stored one). It is code, not configuration: the appliance
+	// passes the flow collector's merge, which keeps rollups to the collector's top N:
+	//
+	//	cfg.Store.MergeFlows = func(a, b watchfloor.FlowRollup) watchfloor.FlowRollup {
+	//		return rollup.Merge(a, b, flowCfg.TopN)
+	//	}
+	//
+	// With nil, rows are summed per dimension, device and key, interfaces per device and
+	// ifIndex (5-minute slots slot by slot) and the totals, keeping every key: exact, but a
+	// rollup written many times grows without the collector's trimming. The function runs in
+	// the committer; it may keep neither argument's slices, and must not change a's.
+	MergeFlows func(a, b watchfloor.FlowRollup) watchfloor.FlowRollup `yaml:"-"`
 }
 
 // Retention is how long each kind of record is kept. Older records are deleted in the
@@ -28,6 +43,8 @@ type Retention struct {
 	Raw      time.Duration `yaml:"raw"`       // raw samples, one per poll
 	Rollup5m time.Duration `yaml:"rollup_5m"` // 5-minute rollups
 	Rollup1h time.Duration `yaml:"rollup_1h"` // 1-hour rollups
+	Flows1m  time.Duration `yaml:"flows_1m"`  // 1-minute flow rollups
+	Flows1h  time.Duration `yaml:"flows_1h"`  // 1-hour flow rollups
 }
 
 // Bounds of the configuration.
@@ -44,6 +61,8 @@ func DefaultConfig() Config {
 			Raw:      48 * time.Hour,
 			Rollup5m: 35 * 24 * time.Hour,
 			Rollup1h: 400 * 24 * time.Hour,
+			Flows1m:  7 * 24 * time.Hour,
+			Flows1h:  9490 * time.Hour, // 13 months: a year back from the last full month
 		},
 		CommitInterval: 0,
 		MaxBatch:       10_000,
@@ -73,6 +92,8 @@ func (c Config) Validate() []FieldError {
 		{"retention.raw", c.Retention.Raw},
 		{"retention.rollup_5m", c.Retention.Rollup5m},
 		{"retention.rollup_1h", c.Retention.Rollup1h},
+		{"retention.flows_1m", c.Retention.Flows1m},
+		{"retention.flows_1h", c.Retention.Flows1h},
 	} {
 		if r.d <= 0 {
 			bad(r.field, "must be greater than 0, got %s", r.d)

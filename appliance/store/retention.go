@@ -11,7 +11,7 @@ import (
 )
 
 // retentionKinds label watchfloor_store_retention_deleted_total.
-var retentionKinds = []string{"event", "raw", "5m", "1h"}
+var retentionKinds = []string{"event", "raw", "5m", "1h", "flows_1m", "flows_1h"}
 
 const (
 	// retentionEvery is how often Run enforces retention.
@@ -67,9 +67,29 @@ func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
 		n, err = s.pruneSeries(ctx, p.kind, p.bucket, now.Add(-p.keep).Unix()-p.step+1)
 		deleted[p.kind] = n
 	}
-	if total := deleted["event"] + deleted["raw"] + deleted["5m"] + deleted["1h"]; total > 0 {
+	for _, p := range []struct {
+		kind   string
+		bucket []byte
+		step   int64
+		keep   time.Duration
+	}{
+		{"flows_1m", bFlows1m, 60, r.Flows1m},
+		{"flows_1h", bFlows1h, step1h, r.Flows1h},
+	} {
+		if err != nil {
+			break
+		}
+		n, err = s.pruneFlows(ctx, p.kind, p.bucket, now.Add(-p.keep).Unix()-p.step+1)
+		deleted[p.kind] = n
+	}
+	total := 0
+	for _, n := range deleted {
+		total += n
+	}
+	if total > 0 {
 		s.log.Info("retention", "events", deleted["event"], "raw", deleted["raw"],
-			"rollups_5m", deleted["5m"], "rollups_1h", deleted["1h"], "seconds", time.Since(start).Seconds())
+			"rollups_5m", deleted["5m"], "rollups_1h", deleted["1h"],
+			"flows_1m", deleted["flows_1m"], "flows_1h", deleted["flows_1h"], "seconds", time.Since(start).Seconds())
 	}
 	if err != nil {
 		return deleted, fmt.Errorf("store: retention: %w", err)
@@ -197,4 +217,48 @@ func pruneSeriesChunk(p *bolt.Bucket, before int64, resume []byte, budget int) (
 		}
 	}
 	return deleted, next, nil
+}
+
+// pruneFlows deletes the flow rollups of bucket whose start is before before, oldest first,
+// at most a chunk of keys (parts) per transaction, and returns how many rollups it deleted.
+func (s *Store) pruneFlows(ctx context.Context, kind string, bucket []byte, before int64) (int, error) {
+	total := 0
+	for more := true; more; {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n := 0
+		err := s.update(func(tx *bolt.Tx) error {
+			n, more = 0, false
+			b := tx.Bucket(bucket)
+			var keys [][]byte
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				if len(keys) == s.chunk {
+					more = true
+					break
+				}
+				if len(k) >= 8 && int64(bigEndian(k)) >= before {
+					break
+				}
+				keys = append(keys, bytes.Clone(k))
+				if _, _, part, ok := parseFlowKey(k); ok && part == partTotals {
+					n++
+				}
+			}
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			s.size.Store(tx.Size())
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		s.m.retentionDeleted.WithLabelValues(kind).Add(float64(n))
+	}
+	return total, nil
 }

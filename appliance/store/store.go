@@ -1,5 +1,6 @@
 // Package store is the appliance's embedded database, on bbolt: the last state of every
-// device, the events, and the metric series as raw samples plus 5-minute and 1-hour rollups.
+// device, the events, the metric series as raw samples plus 5-minute and 1-hour rollups, and
+// the flow collector's 1-minute and 1-hour flow rollups (flows.go).
 //
 // Writes are grouped: every Write is queued, one committer goroutine commits all the batches
 // waiting (up to Config.MaxBatch records) in one transaction with one fsync, and then returns
@@ -54,10 +55,12 @@ var (
 	bRaw     = []byte("raw")
 	b5m      = []byte("5m")
 	b1h      = []byte("1h")
+	bFlows1m = []byte("flows1m")
+	bFlows1h = []byte("flows1h")
 
 	kSchema = []byte("schema")
 
-	allBuckets = [][]byte{bMeta, bDevices, bEvents, bRaw, b5m, b1h}
+	allBuckets = [][]byte{bMeta, bDevices, bEvents, bRaw, b5m, b1h, bFlows1m, bFlows1h}
 )
 
 const (

@@ -341,10 +341,12 @@ func TestRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		"event": 10,               // days 0…9 are older than 90 days
-		"raw":   (days-2)*24 + 10, // hours before now-48h, and all of "gone"
-		"5m":    (days-35)*24 + 10,
-		"1h":    0,
+		"event":    10,               // days 0…9 are older than 90 days
+		"raw":      (days-2)*24 + 10, // hours before now-48h, and all of "gone"
+		"5m":       (days-35)*24 + 10,
+		"1h":       0,
+		"flows_1m": 0, // TestFlowRetention
+		"flows_1h": 0,
 	}
 	if !reflect.DeepEqual(deleted, want) {
 		t.Fatalf("deleted %v, want %v", deleted, want)

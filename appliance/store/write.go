@@ -16,10 +16,15 @@ type Batch struct {
 	Devices []watchfloor.Device
 	Samples []watchfloor.Sample
 	Events  []watchfloor.Event
+	// FlowRollups are merged into the stored rollup of the same step, start and site, if
+	// any (Config.MergeFlows).
+	FlowRollups []watchfloor.FlowRollup
 }
 
-// Len is the number of records in b.
-func (b *Batch) Len() int { return len(b.Devices) + len(b.Samples) + len(b.Events) }
+// Len is the number of records in b; a flow rollup counts as one.
+func (b *Batch) Len() int {
+	return len(b.Devices) + len(b.Samples) + len(b.Events) + len(b.FlowRollups)
+}
 
 // maxName bounds device and metric names, which become bbolt keys.
 const maxName = 1024
@@ -31,9 +36,10 @@ type request struct {
 	n     int
 	since time.Time // when Write was called; CommitInterval counts from here
 
-	devices [][]byte // JSON, one per b.Devices
-	events  [][]byte // records, one per b.Events
-	series  [][]byte // series names, one per b.Samples
+	devices [][]byte         // JSON, one per b.Devices
+	events  [][]byte         // records, one per b.Events
+	series  [][]byte         // series names, one per b.Samples
+	flows   []preparedRollup // one per b.FlowRollups
 	done    chan error
 }
 
@@ -115,6 +121,16 @@ func (s *Store) prepare(b *Batch) (*request, error) {
 			start := len(buf)
 			buf = seriesName(buf, sm.Device, sm.IfIndex, sm.Metric)
 			r.series[i] = buf[start:len(buf):len(buf)]
+		}
+	}
+	if len(b.FlowRollups) > 0 {
+		r.flows = make([]preparedRollup, len(b.FlowRollups))
+		for i := range b.FlowRollups {
+			fr := &b.FlowRollups[i]
+			if p := rollupProblem(fr); p != "" {
+				return nil, fmt.Errorf("%w: flow rollup %d (%s %s %s): %s", ErrInvalid, i, fr.Site, fr.Step, fr.Start, p)
+			}
+			r.flows[i] = prepareRollup(fr)
 		}
 	}
 	return r, nil
