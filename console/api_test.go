@@ -22,6 +22,7 @@ var apiPaths = []string{
 	"/api/v1/events",
 	"/api/v1/topology",
 	"/api/v1/backup",
+	"/api/v1/flows/top?by=src",
 	"/api/v1/stream",
 	"/api/v1/nothing-here",
 	"/api/",

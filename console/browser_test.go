@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,7 @@ func TestWallInChromium(t *testing.T) {
 		"Port scan from 203.0.113.66",                                     // an event delta
 		"access-2 stopped answering",                                      // an event of the snapshot
 		`id="site">north-hub<`, `class="conn live"`, `id="k-rate">42.5k<`, // header
+		`<p class="empty" id="fl-empty">No flow data`, `id="fl-lists" hidden=""`, // no flows yet, said so
 	)
 	if href := b.Eval("location.href"); strings.Contains(href, "token") {
 		t.Errorf("the token stayed in the URL: %s", href)
@@ -176,6 +178,114 @@ func TestWallInChromiumLargeSite(t *testing.T) {
 		t.Errorf("%s tiles below the screen", off)
 	}
 	b.Screenshot(filepath.Join(screenshotDir(t), "wall-large-1920x1080.png"))
+}
+
+// wallRollup is a minute of flows at the wall's site: ten busy sources, destinations and
+// services, and the traffic of core-1's uplink. rate gives the bytes that make bps over a minute.
+func wallRollup(start time.Time) watchfloor.FlowRollup {
+	bytes := func(bps float64) uint64 { return uint64(bps * 60 / 8) }
+	r := watchfloor.FlowRollup{Site: "north-hub", Start: start, Step: time.Minute,
+		Totals: watchfloor.FlowTotals{Bytes: bytes(9.7e9), Packets: 60 * 910_000, Flows: 48_200, Overflow: 0}}
+	srcs := []struct {
+		key string
+		bps float64
+	}{{"10.20.4.17", 612e6}, {"10.20.9.3", 148e6}, {"2001:db8:40:12::8", 97.4e6}, {"10.20.11.52", 41e6}, {"10.20.4.88", 30.2e6},
+		{"10.20.7.201", 22.9e6}, {"198.51.100.23", 12.3e6}, {"10.20.2.14", 8.7e6}, {"10.20.3.9", 2.1e6}, {"10.20.5.5", 640e3}}
+	for i, x := range srcs {
+		dev := "core-1"
+		if i%3 == 1 {
+			dev = "fw-edge"
+		}
+		r.Rows = append(r.Rows, watchfloor.FlowRow{By: watchfloor.FlowBySrc, Device: dev, Key: x.key, Bytes: bytes(x.bps), Packets: bytes(x.bps) / 900, Flows: 10})
+	}
+	dsts := []struct {
+		key string
+		bps float64
+	}{{"203.0.113.10", 488e6}, {"192.0.2.80", 203e6}, {"10.20.1.10", 75.5e6}, {"203.0.113.77", 18e6}, {"10.20.1.53", 4.2e6},
+		{"192.0.2.200", 1.9e6}, {"10.20.8.8", 910e3}, {"198.18.0.9", 420e3}, {"10.20.1.11", 97e3}, {"10.20.1.12", 12e3}}
+	for _, x := range dsts {
+		r.Rows = append(r.Rows, watchfloor.FlowRow{By: watchfloor.FlowByDst, Device: "core-1", Key: x.key, Bytes: bytes(x.bps), Packets: bytes(x.bps) / 900, Flows: 4})
+	}
+	ports := []struct {
+		key string
+		bps float64
+	}{{"tcp/443", 701e6}, {"udp/443", 96.1e6}, {"tcp/80", 38e6}, {"tcp/22", 12.3e6}, {"udp/53", 3.3e6},
+		{"tcp/3389", 1.2e6}, {"udp/123", 88e3}, {"tcp/8443", 51e3}, {"udp/161", 20e3}, {"tcp/9100", 9e3}}
+	for _, x := range ports {
+		r.Rows = append(r.Rows, watchfloor.FlowRow{By: watchfloor.FlowByPort, Device: "core-1", Key: x.key, Bytes: bytes(x.bps), Packets: bytes(x.bps) / 900, Flows: 30})
+	}
+	r.Interfaces = []watchfloor.IfTraffic{
+		{Device: "core-1", IfIndex: 1, Interface: "Gi0/1", SpeedBps: 10e9, InBytes: bytes(8.61e9), OutBytes: bytes(3.2e9)},
+		{Device: "fw-edge", IfIndex: 1, Interface: "Gi0/1", InBytes: bytes(2.75e9), OutBytes: bytes(1.04e9)},
+	}
+	return r
+}
+
+// Flows on the wall, in a real Chromium: a closed minute fills the top talkers with keys,
+// human rates and bars, and puts flow rates beside the SNMP rates of the busiest links; then
+// the live minute replaces it.
+func TestWallFlowsInChromium(t *testing.T) {
+	chromium := testpeer.Program(t, "chromium")
+	now := time.Now()
+	c, err := New(Config{}, Deps{Store: wallStore(now), Token: testToken, Site: "north-hub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PublishStats(Stats{Time: now.Add(-5 * time.Second), RecordsIn: 1_000_000})
+	c.PublishStats(Stats{Time: now, RecordsIn: 1_212_500, QueueDepth: 37, QueueCapacity: 4096})
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	defer c.hub.close(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	b := browser.Start(ctx, t, chromium, srv.URL+"/wall?token="+testToken)
+	b.WaitDOM(20*time.Second, `class="conn live"`, `id="fl-lists" hidden=""`, "No flow data")
+	eventually(t, 20*time.Second, "the page to connect", func() bool { return c.hub.clientCount() == 1 })
+
+	minute := now.Truncate(time.Minute).Add(-time.Minute)
+	c.PublishFlows(wallRollup(minute))
+	b.WaitDOM(20*time.Second, `data-key="10.20.4.17"`, `data-key="203.0.113.10"`, `data-key="tcp/443"`, `id="fl-lists">`)
+	text := func(sel string) string {
+		return b.Eval(fmt.Sprintf(`(e => e ? e.textContent : "(none)")(document.querySelector(%q))`, sel))
+	}
+	for sel, want := range map[string]string{
+		`#fl-src li[data-key="10.20.4.17"] .r`:    "612 Mbit/s",
+		`#fl-src li[data-key="198.51.100.23"] .r`: "12.3 Mbit/s",
+		`#fl-src li[data-key="10.20.9.3"] .k`:     "10.20.9.3 fw-edge",
+		`#fl-dst li[data-key="192.0.2.80"] .r`:    "203 Mbit/s",
+		`#fl-port li[data-key="tcp/443"] .k`:      "tcp/443 https",
+		`#fl-port li[data-key="tcp/22"] .r`:       "12.3 Mbit/s",
+		`[data-link="core-1 Gi0/1"] .flow`:        "flows in 8.6 Gbit/s · out 3.2 Gbit/s",
+		`#fl-empty[hidden]`:                       "No flow data: no exporter has sent any yet.",
+		`#fl-total`:                               "all exporters 9.7 Gbit/s · 910.0k pkt/s · 48.2k flows",
+	} {
+		if got := text(sel); got != want {
+			t.Errorf("%s: %q, want %q", sel, got, want)
+		}
+	}
+	// Bars are proportional to the top value.
+	if w := b.Eval(`document.querySelector('#fl-src li[data-key="10.20.9.3"] .fill').style.width`); w != "24.2%" {
+		t.Errorf("bar of 148 of 612 Mbit/s: %s", w)
+	}
+	// Every list shows several whole rows, and the panel is on the screen.
+	for _, id := range []string{"fl-src", "fl-dst", "fl-port"} {
+		if n, _ := strconv.Atoi(b.Eval(fmt.Sprintf(`[...document.querySelectorAll("#%s li")].filter(e => !e.hidden).length`, id))); n < 6 {
+			t.Errorf("#%s shows %d rows", id, n)
+		}
+	}
+	if off := b.Eval(`document.getElementById("talkers").getBoundingClientRect().bottom <= innerHeight`); off != "true" {
+		t.Error("the top talkers panel goes below the screen")
+	}
+	b.Screenshot(filepath.Join(screenshotDir(t), "wall-flows-1920x1080.png"))
+
+	// The live minute, 20 s in, replaces the closed one.
+	live := wallRollup(minute.Add(time.Minute))
+	live.Rows[0].Bytes *= 2
+	c.PublishFlowsLive(live, minute.Add(time.Minute+20*time.Second))
+	b.WaitDOM(20*time.Second, "live · last 20 s")
+	if got := text(`#fl-src li[data-key="10.20.4.17"] .r`); got != "3.7 Gbit/s" { // twice 612 Mbit/s × 60 s / 20 s
+		t.Errorf("live rate %q", got)
+	}
 }
 
 // screenshotDir is WATCHFLOOR_SCREENSHOT_DIR when set (to look at the wall), else a

@@ -2,7 +2,8 @@
 // keeps video walls live, and the embedded wall page.
 //
 // The console only reads state and streams changes. The appliance primes it from the store
-// (New), then tells it what changed (PublishDevice, PublishEvents, PublishStats). The hub
+// (New), then tells it what changed (PublishDevice, PublishEvents, PublishStats,
+// PublishFlows, PublishFlowsLive). The hub
 // keeps the current state in memory, sends each new WebSocket client a snapshot, and then
 // every change, encoded once and shared by all clients. Publishing never waits for a client:
 // one whose send queue is full is dropped and counted.
@@ -30,6 +31,9 @@ type Store interface {
 	Events(q watchfloor.EventQuery) ([]watchfloor.Event, error)
 	Series(q watchfloor.SeriesQuery) (watchfloor.Series, error)
 	Backup(w io.Writer) (int64, error)
+	// FlowTop ranks the keys of one flow dimension over a range, best first by q.OrderBy,
+	// at most q.Limit of them.
+	FlowTop(q watchfloor.FlowTopQuery) ([]watchfloor.FlowRow, error)
 }
 
 // Deps are the parts the console is built from.

@@ -32,6 +32,9 @@ type fakeStore struct {
 	seriesQs    []watchfloor.SeriesQuery
 	eventQs     []watchfloor.EventQuery
 	failDevices bool
+	flowRows    []watchfloor.FlowRow // FlowTop answers those of the asked dimension
+	flowErr     error
+	flowQs      []watchfloor.FlowTopQuery
 }
 
 func (s *fakeStore) Devices() ([]watchfloor.Device, error) {
@@ -71,6 +74,28 @@ func (s *fakeStore) Backup(w io.Writer) (int64, error) {
 	}
 	n, err := w.Write(s.backup)
 	return int64(n), err
+}
+
+func (s *fakeStore) FlowTop(q watchfloor.FlowTopQuery) ([]watchfloor.FlowRow, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flowQs = append(s.flowQs, q)
+	if s.flowErr != nil {
+		return nil, s.flowErr
+	}
+	var out []watchfloor.FlowRow
+	for _, r := range s.flowRows {
+		if r.By == q.By && (q.Device == "" || r.Device == q.Device) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeStore) lastFlowQuery() watchfloor.FlowTopQuery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flowQs[len(s.flowQs)-1]
 }
 
 func (s *fakeStore) lastSeries() watchfloor.SeriesQuery {
@@ -139,7 +164,7 @@ func testStore() *fakeStore {
 }
 
 // newTestConsole builds a console over store with a fixed clock for the API.
-func newTestConsole(t *testing.T, cfg Config, store *fakeStore) (*Console, *prometheus.Registry) {
+func newTestConsole(t testing.TB, cfg Config, store *fakeStore) (*Console, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	c, err := newConsole(cfg, Deps{Store: store, Token: testToken, Site: "lab", Registerer: reg, Gatherer: reg},

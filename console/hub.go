@@ -47,6 +47,7 @@ type (
 		Events       []watchfloor.Event  `json:"events"`
 		Topology     []watchfloor.Link   `json:"topology"`
 		Stats        Stats               `json:"stats"`
+		Flows        *flowSummary        `json:"flows"` // null until a flow rollup arrives
 	}
 	deviceMsg struct {
 		Type   string            `json:"type"` // "device"
@@ -77,18 +78,20 @@ type hub struct {
 	staleAfter time.Duration
 	now        func() time.Time
 
-	mu       sync.Mutex
-	devices  map[string]watchfloor.Device // values are never mutated once stored
-	events   []watchfloor.Event           // the last maxEvents, oldest first
-	links    []watchfloor.Link
-	stats    Stats
-	version  uint64 // counts changes, keys the snapshot cache
-	clients  map[*client]struct{}
-	closed   bool
-	writers  sync.WaitGroup
-	snapMu   sync.Mutex
-	snapVer  uint64
-	snapshot []byte
+	mu      sync.Mutex
+	devices map[string]watchfloor.Device // values are never mutated once stored
+	events  []watchfloor.Event           // the last maxEvents, oldest first
+	links   []watchfloor.Link
+	stats   Stats
+	// The latest closed and live flow rollups, and the one of them the walls show.
+	flowClosed, flowLive, flowShown *flowSummary
+	version                         uint64 // counts changes, keys the snapshot cache
+	clients                         map[*client]struct{}
+	closed                          bool
+	writers                         sync.WaitGroup
+	snapMu                          sync.Mutex
+	snapVer                         uint64
+	snapshot                        []byte
 }
 
 // client is one WebSocket connection.
@@ -245,7 +248,7 @@ func (h *hub) serve(conn *websocket.Conn) {
 	ver := h.version
 	snap := snapshotMsg{
 		Type: "snapshot", Site: h.site, StaleAfterMS: h.staleAfter.Milliseconds(),
-		Devices: h.deviceListLocked(), Topology: nonNil(h.links), Stats: h.stats,
+		Devices: h.deviceListLocked(), Topology: nonNil(h.links), Stats: h.stats, Flows: h.flowShown,
 		Events: slices.Clone(h.events[max(0, len(h.events)-snapshotEvents):]),
 	}
 	h.clients[c] = struct{}{}

@@ -12,6 +12,10 @@ type metrics struct {
 	wsDropped  prometheus.Counter
 	wsMessages prometheus.Counter
 	httpReqs   *prometheus.CounterVec // code
+	// Flow rollups received for the walls, by kind (closed, live), and those ignored, by
+	// reason (old: older than the last of their kind; invalid: no start or step).
+	flowRollups *prometheus.CounterVec
+	flowIgnored *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,8 +36,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "watchfloor_console_http_requests_total",
 			Help: "HTTP requests served, by status code.",
 		}, []string{"code"}),
+		flowRollups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchfloor_console_flow_rollups_total",
+			Help: "Flow rollups received for the wall stream, by kind (closed, live).",
+		}, []string{"kind"}),
+		flowIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchfloor_console_flow_rollups_ignored_total",
+			Help: "Flow rollups not shown, by reason (old: older than the last of their kind; invalid).",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.wsClients, m.wsDropped, m.wsMessages, m.httpReqs} {
+	for _, k := range []string{"closed", "live"} {
+		m.flowRollups.WithLabelValues(k)
+	}
+	for _, r := range []string{"old", "invalid"} {
+		m.flowIgnored.WithLabelValues(r)
+	}
+	for _, c := range []prometheus.Collector{m.wsClients, m.wsDropped, m.wsMessages, m.httpReqs, m.flowRollups, m.flowIgnored} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("console: register metrics: %w", err)
 		}

@@ -83,13 +83,18 @@ func isDecimal(s string) bool {
 
 // timeRange reads from and to (defaults: the last hour) and checks that they make sense.
 func timeRange(q url.Values, now time.Time) (from, to time.Time, err error) {
+	return timeRangeOr(q, now, defaultRange)
+}
+
+// timeRangeOr is timeRange with def as the length of the range when from is not given.
+func timeRangeOr(q url.Values, now time.Time, def time.Duration) (from, to time.Time, err error) {
 	to = now
 	if s := q.Get("to"); s != "" {
 		if to, err = parseTime(s, now); err != nil {
 			return from, to, badParam("to", "%v", err)
 		}
 	}
-	from = to.Add(-defaultRange)
+	from = to.Add(-def)
 	if s := q.Get("from"); s != "" {
 		if from, err = parseTime(s, now); err != nil {
 			return from, to, badParam("from", "%v", err)

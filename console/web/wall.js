@@ -8,7 +8,7 @@ const MAX_EVENTS = 100;
 const SEVERITY = ["info", "low", "medium", "high", "critical"];
 
 const state = {
-  site: "", devices: new Map(), events: [], links: [], stats: null,
+  site: "", devices: new Map(), events: [], links: [], stats: null, flows: null,
   staleAfter: 60000, lastMessage: 0, live: false, fresh: new Set(), skew: 0,
 };
 
@@ -32,11 +32,13 @@ function el(tag, props, ...children) {
   return e;
 }
 
-function bps(v) {
-  const units = ["bps", "kbps", "Mbps", "Gbps", "Tbps"];
+// bitRate writes bit/s for people: "12.3 Mbit/s".
+function bitRate(v) {
+  const units = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"];
+  v = Math.max(0, Number(v) || 0);
   let i = 0;
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
-  return (v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
+  while (v >= 999.95 && i < units.length - 1) { v /= 1000; i++; }
+  return (i === 0 || v >= 99.95 ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
 }
 
 function count(v) {
@@ -52,6 +54,7 @@ function duration(s) {
 }
 
 const two = (n) => String(n).padStart(2, "0");
+const hm = (d) => `${two(d.getHours())}:${two(d.getMinutes())}`;
 const hms = (d) => `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 
 // heat maps a utilization percentage to a colour: green, through yellow, to red.
@@ -145,6 +148,7 @@ function handle(msg) {
       state.events = (msg.events || []).slice().reverse().slice(0, MAX_EVENTS);
       state.links = msg.topology || [];
       state.stats = msg.stats || null;
+      state.flows = msg.flows || null;
       state.skew = Date.parse(msg.server_time) - Date.now() || 0;
       state.live = true;
       setConn("live", "live");
@@ -166,18 +170,22 @@ function handle(msg) {
     case "stats":
       state.stats = msg.stats;
       break;
+    case "flows":
+      state.flows = msg.flows || null;
+      break;
     default:
       return;
   }
   schedule();
 }
 
-// schedule renders soon, at most a few times a second however fast deltas arrive.
+// schedule renders soon, at most a few times a second however fast deltas arrive, and in an
+// animation frame, so that a burst of deltas costs one render.
 let pending = false, lastRender = 0;
 function schedule() {
   if (pending) return;
   pending = true;
-  setTimeout(() => { pending = false; render(); }, Math.max(0, lastRender + 250 - Date.now()));
+  setTimeout(() => requestAnimationFrame(() => { pending = false; render(); }), Math.max(0, lastRender + 250 - Date.now()));
 }
 
 // ---- rendering -------------------------------------------------------------
@@ -189,6 +197,7 @@ function render() {
   renderKPIs(devices);
   renderDevices(devices);
   renderLinks(devices);
+  renderFlows();
   renderEvents();
   fit();
 }
@@ -273,7 +282,7 @@ function tile(d) {
     d.status === "down" && d.poll_error ? el("div", { class: "err" }, d.poll_error) : null,
     d.cpu_percent != null || d.mem_percent != null
       ? el("div", { class: "gauges" }, gauge("CPU", d.cpu_percent), gauge("MEM", d.mem_percent)) : null,
-    ifs.length ? el("div", { class: "ports", style: `--cols:${cols}` }, ifs.map(port)) : null,
+    ifs.length ? el("div", { class: "ports", style: `--cols:${cols}` }, ifs.map((i) => port(i, d))) : null,
     downPorts ? el("div", { class: "ifsum" }, el("b", {}, `${downPorts} down`), ` of ${ifs.length} interfaces`) : null);
 }
 
@@ -288,10 +297,12 @@ function gauge(label, v) {
   return el("div", { class: "gauge" }, label, el("div", { class: "track" }, el("div", { class: cls, style: `width:${Math.min(100, v)}%` })), el("b", {}, v.toFixed(0) + "%"));
 }
 
-function port(i) {
+function port(i, d) {
   const st = portState(i);
+  const fl = flowOf(d, i);
   const title = `${i.name}${i.alias ? " (" + i.alias + ")" : ""} — ${st === "admin" ? "admin down" : i.oper_status}` +
-    (st === "up" ? `\nin ${bps(i.in_bps)} · out ${bps(i.out_bps)} · ${i.utilization.toFixed(1)}%` : "");
+    (st === "up" ? `\nin ${bitRate(i.in_bps)} · out ${bitRate(i.out_bps)} · ${i.utilization.toFixed(1)}%` : "") +
+    (fl ? `\nflows: in ${bitRate(fl.in_bps)} · out ${bitRate(fl.out_bps)}` : "");
   return el("span", { class: "port " + st, title, style: st === "up" ? `background:${heat(i.utilization)}` : null });
 }
 
@@ -306,12 +317,93 @@ function renderLinks(devices) {
     }
   }
   rows.sort((a, b) => b.rate - a.rate);
-  $("links").replaceChildren(...rows.slice(0, 8).map(({ d, i, rate, to }) => el("li", {},
-    el("span", { class: "where", title: i.alias || i.descr || i.name }, d.name, " ", el("small", {}, i.name), to ? el("small", {}, " → " + to) : null),
-    el("span", { class: "rate" }, bps(rate)),
-    el("div", { class: "bar2" }, el("div", { style: `width:${Math.min(100, i.utilization)}%;background:${heat(i.utilization)}` })),
-    el("span", { class: "io" }, `in ${bps(i.in_bps)} · out ${bps(i.out_bps)} · ${i.utilization.toFixed(0)}% of ${bps(i.speed_bps)}`))));
+  $("links").replaceChildren(...rows.slice(0, 8).map(({ d, i, rate, to }) => {
+    const fl = flowOf(d, i);
+    return el("li", { "data-link": d.name + " " + i.name },
+      el("span", { class: "where", title: i.alias || i.descr || i.name }, d.name, " ", el("small", {}, i.name), to ? el("small", {}, " → " + to) : null),
+      el("span", { class: "rate" }, bitRate(rate)),
+      el("div", { class: "bar2" }, el("div", { style: `width:${Math.min(100, i.utilization)}%;background:${heat(i.utilization)}` })),
+      el("span", { class: "io" }, `SNMP in ${bitRate(i.in_bps)} · out ${bitRate(i.out_bps)} · ${i.utilization.toFixed(0)}% of ${bitRate(i.speed_bps)}`),
+      fl ? el("span", { class: "flow" }, "flows in ", el("b", {}, bitRate(fl.in_bps)), " · out ", el("b", {}, bitRate(fl.out_bps))) : null);
+  }));
   if (rows.length === 0) $("links").replaceChildren(el("li", { class: "io" }, "No traffic yet."));
+}
+
+// ---- flows -------------------------------------------------------------------
+// flowIfs indexes the flows' interfaces by device and ifIndex, and by device and name.
+let flowIfs = new Map(), flowIfsOf = null;
+function flowOf(d, i) {
+  const f = state.flows;
+  if (!f) return null;
+  if (flowIfsOf !== f) {
+    flowIfs = new Map();
+    for (const x of f.interfaces || []) {
+      flowIfs.set(x.device + "\u0000#" + x.if_index, x);
+      if (x.interface) flowIfs.set(x.device + "\u0000" + x.interface, x);
+    }
+    flowIfsOf = f;
+  }
+  return flowIfs.get(d.name + "\u0000#" + i.index) || flowIfs.get(d.name + "\u0000" + i.name) || null;
+}
+
+// Well-known services, to name the ports of the top list.
+const SERVICES = {
+  "tcp/22": "ssh", "tcp/25": "smtp", "udp/53": "dns", "tcp/53": "dns", "tcp/80": "http", "udp/123": "ntp",
+  "udp/161": "snmp", "udp/162": "snmp trap", "tcp/389": "ldap", "tcp/443": "https", "udp/443": "quic", "tcp/445": "smb",
+  "udp/500": "ike", "udp/514": "syslog", "tcp/636": "ldaps", "tcp/993": "imaps", "udp/1194": "openvpn",
+  "udp/2055": "netflow", "tcp/3306": "mysql", "tcp/3389": "rdp", "udp/4500": "ipsec", "udp/4739": "ipfix",
+  "tcp/5432": "postgres", "udp/6343": "sflow", "tcp/8080": "http-alt", "tcp/8443": "https-alt",
+};
+
+const FLOW_STALE_MS = 3 * 60000;
+
+function renderFlows() {
+  const f = state.flows;
+  $("talkers").classList.toggle("stale", false);
+  document.body.classList.toggle("no-flows", !f);
+  if (!f) {
+    $("fl-empty").hidden = false;
+    $("fl-lists").hidden = true;
+    $("fl-window").textContent = "";
+    $("fl-total").textContent = "";
+    return;
+  }
+  $("fl-empty").hidden = true;
+  $("fl-lists").hidden = false;
+  const end = Date.parse(f.start) + 1000 * (f.seconds || 0);
+  const age = serverNow() - end;
+  const stale = age > FLOW_STALE_MS;
+  $("talkers").classList.toggle("stale", stale);
+  $("fl-window").textContent = stale ? `flow data ${duration(age / 1000)} old`
+    : f.live ? `live · last ${Math.round(f.seconds)} s` : `${hm(new Date(Date.parse(f.start)))}–${hm(new Date(end))}`;
+  talkerList($("fl-src"), f.src, (r) => r.key, (r) => r.device);
+  talkerList($("fl-dst"), f.dst, (r) => r.key, (r) => r.device);
+  talkerList($("fl-port"), f.port, (r) => r.key, (r) => SERVICES[r.key] || "");
+  const t = f.totals || {};
+  $("fl-total").replaceChildren(el("span", {}, "all exporters ", el("b", {}, bitRate(t.bps)), ` · ${count(t.pps || 0)} pkt/s · ${count(t.flows || 0)} flows`));
+  if (t.overflow > 0) $("fl-total").append(el("span", { class: "ovf" }, ` · ${count(t.overflow)} records over table bounds`));
+}
+
+// talkerList shows rows best first, each with a bar proportional to the top one, as many as fit.
+function talkerList(ol, rows, key, note) {
+  rows = rows || [];
+  if (rows.length === 0) { ol.replaceChildren(el("li", { class: "none" }, "No traffic in this interval.")); return; }
+  const top = Math.max(1, rows[0].bps || 0);
+  ol.replaceChildren(...rows.map((r) => el("li", { "data-key": key(r), title: `${key(r)} via ${r.device || "?"}` + (r.devices > 1 ? ` (seen by ${r.devices} exporters)` : "") + ` · ${count(r.pps)} pkt/s` },
+    el("div", { class: "fill", style: `width:${Math.max(0.5, Math.min(100, 100 * (r.bps || 0) / top)).toFixed(1)}%` }),
+    el("span", { class: "k" }, key(r), note(r) ? el("small", {}, " " + note(r)) : null),
+    el("span", { class: "r" }, bitRate(r.bps)))));
+  fitRows(ol);
+}
+
+// fitRows hides the rows of a clipped list that do not fit whole, rather than cut one in half.
+function fitRows(ol) {
+  const bottom = ol.getBoundingClientRect().bottom;
+  let over = false;
+  for (const li of ol.children) {
+    over = over || li.getBoundingClientRect().bottom > bottom + 0.5;
+    li.hidden = over;
+  }
 }
 
 function renderEvents() {
@@ -325,6 +417,7 @@ function renderEvents() {
     return li;
   }));
   state.fresh.clear();
+  fitRows($("events"));
 }
 
 // ---- clock and staleness -----------------------------------------------------
