@@ -264,8 +264,9 @@ func (r *reading) str(b []byte) string {
 	return s
 }
 
-// text renders an OCTET STRING that should be text: as is when it is printable UTF-8, as
-// colon-separated hex otherwise (MAC addresses in LLDP chassis and port IDs).
+// text renders an OCTET STRING that should be text: as is when it is printable UTF-8 (line
+// breaks and tabs included: Cisco's sysDescr has "\r\n" in it), as colon-separated hex
+// otherwise (MAC addresses in LLDP chassis and port IDs).
 func (r *reading) text(v any) string {
 	b, ok := v.([]byte)
 	if !ok {
@@ -300,7 +301,7 @@ func printable(b []byte) bool {
 		return false
 	}
 	for _, c := range string(b) {
-		if c < 0x20 || c == 0x7f {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
 			return false
 		}
 	}

@@ -402,3 +402,19 @@ func BenchmarkDecodeWalk(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(vbs)), "varbinds/op")
 }
+
+// Text with line breaks is text (Cisco's sysDescr ends its first line with "\r\n"); bytes
+// that are not are shown as hex, like a MAC address.
+func TestText(t *testing.T) {
+	r := reading{strs: map[string]string{}}
+	for _, c := range []struct{ in, want string }{
+		{"Cisco IOS Software [Cupertino]\r\nTechnical Support: http://www.cisco.com", "Cisco IOS Software [Cupertino]\r\nTechnical Support: http://www.cisco.com"},
+		{"ge-0/0/1\tuplink", "ge-0/0/1\tuplink"},
+		{"\x00\x1b\x21\x3c\x4d\x5e", "00:1b:21:3c:4d:5e"},
+		{"bell\x07", "62:65:6c:6c:07"},
+	} {
+		if got := r.text([]byte(c.in)); got != c.want {
+			t.Errorf("text(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
