@@ -2,25 +2,25 @@ module github.com/watchfloor/watchfloor
 
 go 1.26.8
 
-// Direct dependencies, each for one job (gopacket and goflow2 join with the packet and flow
-// collectors):
+// Direct dependencies, each for one job:
 require (
+	github.com/gopacket/gopacket v1.7.7 // packet layers (sFlow sampled headers, later the packet collector) and pcap files, in pure Go
 	github.com/gorilla/websocket v1.5.3 // the console's live stream to the wall
 	github.com/gosnmp/gosnmp v1.47.0 // SNMP polling, trap decoding, the lab's traps
+	github.com/netsampler/goflow2/v2 v2.2.6 // NetFlow v5/v9, IPFIX and sFlow decoders and template handling (not its producer or transports)
 	github.com/prometheus/client_golang v1.25.0 // self-metrics on /metrics, on injected registries
 	github.com/prometheus/client_model v0.6.3 // tests read metric values
 	go.etcd.io/bbolt v1.5.0 // the appliance's embedded store
 	go.yaml.in/yaml/v3 v3.0.6 // strict config decoding with line numbers (the maintained yaml.v3)
+	golang.org/x/net v0.60.0 // recvmmsg/sendmmsg batches (ipv4/ipv6 PacketConn) for the flow listeners
 	golang.org/x/sys v0.48.0 // setns for tests in network namespaces
 )
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/gopacket/gopacket v1.7.7 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/netsampler/goflow2/v2 v2.2.6 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect

@@ -25,6 +25,8 @@ import (
 	"github.com/watchfloor/watchfloor"
 	"github.com/watchfloor/watchfloor/appliance/lab"
 	"github.com/watchfloor/watchfloor/appliance/store"
+	"github.com/watchfloor/watchfloor/collectors/flow"
+	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/collectors/snmp/trap"
 	"github.com/watchfloor/watchfloor/console"
@@ -60,6 +62,10 @@ func LabConfig() Config {
 	c.PollInterval = LabPollInterval
 	c.Traps.Listen = "127.0.0.1:0"
 	c.Traps.Communities = []watchfloor.Secret{"public"}
+	c.Flow.NetFlow = []string{"127.0.0.1:0"}
+	c.Flow.SFlow = []string{"127.0.0.1:0"}
+	c.Flow.Sockets = 1 // the lab exports a few thousand records a second
+	c.Flow.OurNetworks = lab.OurNetworks
 	return c
 }
 
@@ -73,6 +79,8 @@ type Appliance struct {
 	ingest   *ingest
 	poller   *snmp.Poller
 	traps    *trap.Receiver
+	flows    *flow.Collector    // nil without flow listeners
+	rollups  *rollup.Aggregator // with flows
 	lab      *lab.Lab
 	token    watchfloor.Secret
 	newToken bool
@@ -101,6 +109,7 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 		return nil, err
 	}
 
+	cfg.Store.MergeFlows = mergeFlows(cfg.Flow.Rollups.TopN)
 	if a.store, err = store.Open(filepath.Join(opts.DataDir, DBFile), cfg.Store, a.log, a.reg); err != nil {
 		return nil, err
 	}
@@ -117,11 +126,29 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 			return nil, err
 		}
 	}
+	// The flow collector binds before the lab starts exporting to it.
+	if cfg.Flow.Enabled() {
+		if a.flows, err = flow.New(cfg.Flow.Config, cfg.Site, a.log, a.reg); err != nil {
+			return nil, err
+		}
+		if a.rollups, err = rollup.New(cfg.Flow.Rollups, cfg.Site, a.flows.Workers(), a.reg); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Lab {
 		lo := opts.LabOpts
 		lo.Site = cfg.Site
 		if a.traps != nil && lo.TrapTarget == "" {
 			lo.TrapTarget = a.traps.Addr().String()
+		}
+		if a.flows != nil && lo.Devices == 0 {
+			nf, sf := a.flows.Addrs()
+			if lo.FlowTarget == "" && len(nf) > 0 {
+				lo.FlowTarget = nf[0].String()
+			}
+			if lo.SFlowTarget == "" && len(sf) > 0 {
+				lo.SFlowTarget = sf[0].String()
+			}
 		}
 		if a.lab, err = lab.Start(ctx, lo, a.log); err != nil {
 			return nil, err
@@ -192,8 +219,14 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	stopStats := a.startStats(ctx)
 
 	var collectorsWG sync.WaitGroup
+	var flowsDone, rollupsDone <-chan struct{}
+	rollupCtx, stopRollups := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRollups()
+	if a.flows != nil {
+		flowsDone, rollupsDone = a.runFlows(ctx, rollupCtx)
+	}
 	collectorsWG.Go(func() {
-		if err := a.poller.Run(ctx, a.ingest); err != nil {
+		if err := a.poller.Run(ctx, pollerSink{a.ingest, a.flows}); err != nil {
 			a.log.Error("snmp poller stopped", "err", err)
 		}
 	})
@@ -219,6 +252,13 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	// Reverse order: collectors, then the lab they watch, then the queue into the store.
 	a.log.Info("shutting down: stopping collectors")
 	collectorsWG.Wait()
+	if a.flows != nil {
+		// The collector's last batches are in the aggregator; its flush (the minute and
+		// hour in progress) goes into the queue before the queue closes.
+		<-flowsDone
+		stopRollups()
+		<-rollupsDone
+	}
 	if a.lab != nil {
 		_ = a.lab.Close()
 		a.lab = nil
@@ -273,6 +313,9 @@ func (a *Appliance) close() {
 	}
 	if a.traps != nil {
 		a.traps.Close()
+	}
+	if a.flows != nil {
+		_ = a.flows.Close()
 	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {

@@ -13,6 +13,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/watchfloor/watchfloor/appliance/store"
+	"github.com/watchfloor/watchfloor/collectors/flow"
+	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/collectors/snmp/trap"
 	"github.com/watchfloor/watchfloor/console"
@@ -25,6 +27,7 @@ type Config struct {
 	SNMP         SNMPConfig     `yaml:"snmp"`
 	Devices      []snmp.Target  `yaml:"devices"`
 	Traps        trap.Config    `yaml:"traps"`
+	Flow         FlowConfig     `yaml:"flow"`
 	Store        store.Config   `yaml:"store"`
 	Console      console.Config `yaml:"console"`
 	// IngestQueue is how many collector batches may wait for the store before new ones are
@@ -41,6 +44,16 @@ type SNMPConfig struct {
 	DownAfter      int           `yaml:"down_after"`
 }
 
+// FlowConfig is the flow collector's block: its listeners, exporters and networks, and the
+// rollups made of what it receives.
+type FlowConfig struct {
+	flow.Config `yaml:",inline"`
+	Rollups     rollup.Config `yaml:"rollups"`
+}
+
+// Enabled says whether any flow listener is configured.
+func (f FlowConfig) Enabled() bool { return len(f.NetFlow)+len(f.SFlow) > 0 }
+
 // DefaultConfig is the configuration before the file is read: every default in one place.
 func DefaultConfig() Config {
 	p := snmp.DefaultConfig()
@@ -53,6 +66,7 @@ func DefaultConfig() Config {
 			MaxRepetitions: p.MaxRepetitions,
 			DownAfter:      p.DownAfter,
 		},
+		Flow:        FlowConfig{Config: flow.DefaultConfig(), Rollups: rollup.DefaultConfig()},
 		Store:       store.DefaultConfig(),
 		Console:     console.DefaultConfig(),
 		IngestQueue: 4096,
@@ -93,6 +107,8 @@ func (c Config) validate() []fieldError {
 	}
 	add("", texts(c.Poller().Validate()))
 	add("traps.", texts(c.Traps.Validate()))
+	add("flow.", texts(c.Flow.Validate()))
+	add("flow.rollups.", texts(c.Flow.Rollups.Validate()))
 	add("store.", texts(c.Store.Validate()))
 	add("console.", texts(c.Console.Validate()))
 	return errs

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -38,6 +39,7 @@ type item struct {
 	device  *watchfloor.Device
 	samples []watchfloor.Sample
 	events  []watchfloor.Event
+	rollup  *watchfloor.FlowRollup
 }
 
 type writer interface {
@@ -47,6 +49,7 @@ type writer interface {
 type publisher interface {
 	PublishDevice(watchfloor.Device)
 	PublishEvents([]watchfloor.Event)
+	PublishFlows(watchfloor.FlowRollup)
 }
 
 // maxGroup bounds how many queued batches one store write takes.
@@ -74,7 +77,7 @@ func newIngest(size int, w writer, p publisher, log *slog.Logger, reg prometheus
 	if reg != nil {
 		reg.MustRegister(in.in, in.dropped, in.depth)
 	}
-	for _, k := range []string{"device", "sample", "event"} {
+	for _, k := range []string{"device", "sample", "event", "flow_rollup"} {
 		in.in.WithLabelValues(k)
 		in.dropped.WithLabelValues(k)
 	}
@@ -114,6 +117,9 @@ func (in *ingest) put(it item, kind string, n int) {
 	in.recordsDropped.Add(uint64(n))
 }
 
+// PutFlowRollup queues a closed flow rollup.
+func (in *ingest) PutFlowRollup(r watchfloor.FlowRollup) { in.put(item{rollup: &r}, "flow_rollup", 1) }
+
 // close stops accepting batches; run then drains what is queued and returns.
 func (in *ingest) close() {
 	in.mu.Lock()
@@ -130,7 +136,7 @@ func (in *ingest) close() {
 func (in *ingest) run(ctx context.Context) {
 	var b store.Batch
 	for first := range in.queue {
-		b.Devices, b.Samples, b.Events = b.Devices[:0], b.Samples[:0], b.Events[:0]
+		b.Devices, b.Samples, b.Events, b.FlowRollups = b.Devices[:0], b.Samples[:0], b.Events[:0], b.FlowRollups[:0]
 		in.add(&b, first)
 	group:
 		for range maxGroup - 1 {
@@ -146,11 +152,12 @@ func (in *ingest) run(ctx context.Context) {
 		}
 		if err := in.store.Write(ctx, &b); err != nil {
 			in.log.Error("store write failed; records dropped", "err", err,
-				"devices", len(b.Devices), "samples", len(b.Samples), "events", len(b.Events))
+				"devices", len(b.Devices), "samples", len(b.Samples), "events", len(b.Events), "flow_rollups", len(b.FlowRollups))
 			in.dropped.WithLabelValues("device").Add(float64(len(b.Devices)))
 			in.dropped.WithLabelValues("sample").Add(float64(len(b.Samples)))
 			in.dropped.WithLabelValues("event").Add(float64(len(b.Events)))
-			in.recordsDropped.Add(uint64(len(b.Devices) + len(b.Samples) + len(b.Events)))
+			in.dropped.WithLabelValues("flow_rollup").Add(float64(len(b.FlowRollups)))
+			in.recordsDropped.Add(uint64(b.Len()))
 			continue
 		}
 		for _, d := range b.Devices {
@@ -159,6 +166,11 @@ func (in *ingest) run(ctx context.Context) {
 		if len(b.Events) > 0 {
 			// The console keeps the slice: hand it a copy, b.Events is reused.
 			in.publish.PublishEvents(append([]watchfloor.Event(nil), b.Events...))
+		}
+		for _, r := range b.FlowRollups {
+			if r.Step == time.Minute { // the wall shows minutes; hours are for the store
+				in.publish.PublishFlows(r)
+			}
 		}
 	}
 }
@@ -171,5 +183,7 @@ func (in *ingest) add(b *store.Batch, it item) {
 		b.Samples = append(b.Samples, it.samples...)
 	case it.events != nil:
 		b.Events = append(b.Events, it.events...)
+	case it.rollup != nil:
+		b.FlowRollups = append(b.FlowRollups, *it.rollup)
 	}
 }

@@ -23,6 +23,7 @@ type fakeStore struct {
 	fail    bool
 	nextID  uint64
 	samples int
+	rollups int
 	devices []string
 	events  []watchfloor.Event
 }
@@ -40,6 +41,7 @@ func (s *fakeStore) Write(_ context.Context, b *store.Batch) error {
 		b.Events[i].ID = s.nextID
 	}
 	s.samples += len(b.Samples)
+	s.rollups += len(b.FlowRollups)
 	for _, d := range b.Devices {
 		s.devices = append(s.devices, d.Name)
 	}
@@ -51,6 +53,7 @@ type fakeConsole struct {
 	mu      sync.Mutex
 	devices []string
 	events  []watchfloor.Event
+	flows   []time.Duration // steps of the rollups published
 }
 
 func (c *fakeConsole) PublishDevice(d watchfloor.Device) {
@@ -63,6 +66,12 @@ func (c *fakeConsole) PublishEvents(evs []watchfloor.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.events = append(c.events, evs...)
+}
+
+func (c *fakeConsole) PublishFlows(r watchfloor.FlowRollup) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flows = append(c.flows, r.Step)
 }
 
 func newTestIngest(size int) (*ingest, *fakeStore, *fakeConsole, *prometheus.Registry) {
@@ -81,9 +90,11 @@ func TestIngestCommitsThenPublishes(t *testing.T) {
 	in.PutSamples(make([]watchfloor.Sample, 100))
 	in.PutEvents([]watchfloor.Event{{Kind: watchfloor.EventInterfaceDown}, {Kind: watchfloor.EventInterfaceUp}})
 	in.PutEvents(nil) // nothing, not even a count
+	in.PutFlowRollup(watchfloor.FlowRollup{Step: time.Minute})
+	in.PutFlowRollup(watchfloor.FlowRollup{Step: time.Hour})
 	time.Sleep(10 * time.Millisecond)
 	con.mu.Lock()
-	if len(con.events)+len(con.devices) != 0 {
+	if len(con.events)+len(con.devices)+len(con.flows) != 0 {
 		t.Fatal("the console saw records before they were committed")
 	}
 	con.mu.Unlock()
@@ -99,7 +110,10 @@ func TestIngestCommitsThenPublishes(t *testing.T) {
 	if got := testutil.ToFloat64(in.in.WithLabelValues("sample")); got != 100 {
 		t.Fatalf("records_total{sample} = %v", got)
 	}
-	if n, _ := testutil.GatherAndCount(reg, "watchfloor_ingest_dropped_total"); n != 3 {
+	if st.rollups != 2 || len(con.flows) != 1 || con.flows[0] != time.Minute {
+		t.Fatalf("store got %d rollups; the console got %v, want the minute only", st.rollups, con.flows)
+	}
+	if n, _ := testutil.GatherAndCount(reg, "watchfloor_ingest_dropped_total"); n != 4 {
 		t.Fatalf("dropped series: %d", n)
 	}
 }

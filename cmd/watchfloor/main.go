@@ -3,6 +3,7 @@
 //	watchfloor [run] [-config FILE] [-data DIR] [-listen ADDR]   the command center (lab site without -config)
 //	watchfloor config check FILE                                  validate a configuration
 //	watchfloor backup -data DIR -o FILE                           hot backup of the store
+//	watchfloor replay [-config FILE] -data DIR CAPTURE            flow export capture → the store
 package main
 
 import (
@@ -31,6 +32,8 @@ usage:
         validate a configuration file and list every problem
   watchfloor backup [-data DIR] -o FILE
         copy the store, consistent even while watchfloor runs
+  watchfloor replay [-config FILE] [-site NAME] [-data DIR] CAPTURE.pcap
+        read a capture of NetFlow/IPFIX/sFlow datagrams into the store's flow rollups
 
 environment:
   WATCHFLOOR_TOKEN   the admin API token (otherwise generated once into the data dir)
@@ -56,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	case "backup":
 		return backupCmd(args, stdout, stderr)
+	case "replay":
+		return replayCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -174,6 +174,20 @@ func (p *proc) get(path string, v any) int {
 	return resp.StatusCode
 }
 
+// text fetches a path with the token and returns the body.
+func (p *proc) text(path string) string {
+	p.t.Helper()
+	req, _ := http.NewRequest("GET", p.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 func (p *proc) signal(sig syscall.Signal, within time.Duration) error {
 	p.t.Helper()
 	_ = p.cmd.Process.Signal(sig)
@@ -211,7 +225,7 @@ func TestNewcomer(t *testing.T) {
 
 	// The generated token is printed once, and kept 0600 in the data dir.
 	var m []string
-	for time.Since(t0) < 5*time.Second {
+	for up := time.Now(); time.Since(up) < 5*time.Second; {
 		if m = tokenLine.FindStringSubmatch(p.stdout.String()); m != nil {
 			break
 		}
@@ -277,11 +291,33 @@ func TestNewcomer(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 
+	// The lab's exporters: NetFlow v5, v9, IPFIX and sFlow all decoded, and nothing dropped.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		text := p.text("/metrics")
+		missing := []string{}
+		for _, proto := range []string{"netflow_v5", "netflow_v9", "ipfix", "sflow"} {
+			if !regexp.MustCompile(`(?m)^watchfloor_flow_records_total\{protocol="` + proto + `"\} [1-9]`).MatchString(text) {
+				missing = append(missing, proto)
+			}
+		}
+		if len(missing) == 0 {
+			if m := regexp.MustCompile(`(?m)^watchfloor_flow_socket_drops_total\S* ([0-9.e+]+)`).FindStringSubmatch(text); m != nil && m[1] != "0" {
+				t.Errorf("socket drops in the lab: %s", m[1])
+			}
+			t.Logf("flow records of every protocol after %v", time.Since(t0).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no flow records of %v after 15s", missing)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
 	// The wall, in a real browser: every lab device as a tile, live, and the incident's events.
 	if chromium, ok := lookChromium(t); ok {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		b := browser.Start(ctx, t, chromium, p.url+"/wall?token="+p.token)
-		want := []string{`class="conn live"`, "oper down"}
+		want := []string{`class="conn live"`, "oper down", `id="fl-lists">`} // top talkers shown
 		for _, d := range devs.Devices {
 			want = append(want, `data-device="`+d.Name+`"`)
 		}

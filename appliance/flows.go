@@ -1,0 +1,83 @@
+package appliance
+
+import (
+	"context"
+	"time"
+
+	"github.com/watchfloor/watchfloor"
+	"github.com/watchfloor/watchfloor/collectors/flow"
+	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
+	"github.com/watchfloor/watchfloor/collectors/snmp"
+)
+
+// flowLiveEvery is how often the wall gets the minute in progress.
+const flowLiveEvery = 5 * time.Second
+
+// flowSink is where the flow collector's receive goroutines hand their batches: straight
+// into the rollup aggregator's shard of that goroutine (no queue, no copy), and the sFlow
+// counter rates into the ingest queue like the poller's.
+type flowSink struct {
+	agg *rollup.Aggregator
+	in  *ingest
+}
+
+var _ flow.Sink = flowSink{}
+
+func (s flowSink) HandleFlows(worker int, flows []watchfloor.Flow) { s.agg.Add(worker, flows) }
+func (s flowSink) PutSamples(x []watchfloor.Sample)                { s.in.PutSamples(x) }
+
+// pollerSink passes what the poller learns to the ingest queue, and each device's inventory
+// (interface names and speeds) to the flow collector's enrichment.
+type pollerSink struct {
+	*ingest
+	flows *flow.Collector
+}
+
+var _ snmp.Sink = pollerSink{}
+
+func (s pollerSink) PutDevice(d watchfloor.Device) {
+	if s.flows != nil {
+		s.flows.UpdateDevice(d)
+	}
+	s.ingest.PutDevice(d)
+}
+
+// mergeFlows is how the store adds two rollups of one interval: rollup.Merge, trimmed to the
+// configured top N.
+func mergeFlows(topN int) func(a, b watchfloor.FlowRollup) watchfloor.FlowRollup {
+	return func(a, b watchfloor.FlowRollup) watchfloor.FlowRollup { return rollup.Merge(a, b, topN) }
+}
+
+// runFlows runs the flow collector until ctx is done, and the aggregator until aggCtx is
+// done: the aggregator outlives the collector so that the last batches are in the final,
+// flushed rollups. It returns when both have stopped.
+func (a *Appliance) runFlows(ctx, aggCtx context.Context) (collectorDone, aggDone <-chan struct{}) {
+	cd, ad := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ad)
+		if err := a.rollups.Run(aggCtx, a.ingest.PutFlowRollup); err != nil {
+			a.log.Error("flow rollups stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer close(cd)
+		if err := a.flows.Run(ctx, flowSink{a.rollups, a.ingest}); err != nil {
+			a.log.Error("flow collector stopped", "err", err)
+		}
+	}()
+	go func() {
+		t := time.NewTicker(flowLiveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-aggCtx.Done():
+				return
+			case now := <-t.C:
+				if cur := a.rollups.Current(); !cur.Start.IsZero() {
+					a.console.PublishFlowsLive(cur, now)
+				}
+			}
+		}
+	}()
+	return cd, ad
+}
