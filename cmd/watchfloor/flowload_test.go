@@ -42,7 +42,7 @@ type loadCollector struct {
 }
 
 func TestFlowLoad(t *testing.T) {
-	rates := []int{100_000, 200_000, 400_000, 600_000, 800_000, 1_000_000, 1_500_000, 2_000_000, 3_200_000}
+	rates := []int{100_000, 200_000, 400_000, 600_000, 800_000, 1_000_000, 1_100_000, 1_200_000, 1_300_000, 1_400_000, 1_500_000, 2_000_000, 2_500_000, 3_200_000}
 	if s := os.Getenv("WATCHFLOOR_FLOWLOAD_RATES"); s != "" {
 		rates = nil
 		for f := range strings.SplitSeq(s, ",") {

@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "run":
+		tuneGC()
 		return runCmd(args, stdout, stderr)
 	case "config":
 		if len(args) == 2 && args[0] == "check" {
@@ -60,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "backup":
 		return backupCmd(args, stdout, stderr)
 	case "replay":
+		tuneGC()
 		return replayCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -252,27 +252,30 @@ func (c *Collector) housekeep(now time.Time) {
 	c.m.rateEntries.Set(float64(c.rates.expire(now)))
 }
 
-// worker is the decode and enrich state of one receive goroutine (or of Replay): one
-// decoder and one output, reused for every batch.
+// worker is the decode and enrich state of one socket (or of Replay): one decoder, and the
+// output being decoded into; outputs are reused for every batch.
 type worker struct {
 	id  int
 	c   *Collector
 	dec *decoder.Decoder
-	out decoder.Output
+	out *decoder.Output
 }
 
 func (c *Collector) newWorker(id int) *worker {
-	return &worker{id: id, c: c, dec: decoder.New(c.templates, c.dcfg, c.dm)}
+	return &worker{id: id, c: c, dec: decoder.New(c.templates, c.dcfg, c.dm), out: new(decoder.Output)}
 }
+
+// inFlight is how many decoded batches of one socket may wait for its sink stage.
+const inFlight = 4
 
 // decode decodes one datagram into w.out, logging (rate-limited) what fails; decode errors
 // are counted by the decoder's metrics.
 func (w *worker) decode(proto int, dg decoder.Datagram) error {
 	var err error
 	if proto == protoSFlow {
-		err = w.dec.DecodeSFlow(dg, &w.out)
+		err = w.dec.DecodeSFlow(dg, w.out)
 	} else {
-		err = w.dec.DecodeNetFlow(dg, &w.out)
+		err = w.dec.DecodeNetFlow(dg, w.out)
 	}
 	if err != nil {
 		reason := reasonDecodeNetFlow
@@ -284,27 +287,50 @@ func (w *worker) decode(proto int, dg decoder.Datagram) error {
 	return err
 }
 
-// flush enriches what was decoded since the last flush and hands it to the sink.
-func (w *worker) flush(sink Sink) {
-	if len(w.out.Flows) > 0 {
-		if unknown := w.c.enr.enrich(w.out.Flows); unknown > 0 {
+// deliver enriches a decoded batch, hands it to the sink and resets it.
+func (w *worker) deliver(out *decoder.Output, sink Sink) {
+	if len(out.Flows) > 0 {
+		if unknown := w.c.enr.enrich(out.Flows); unknown > 0 {
 			w.c.m.unknown.Add(float64(unknown))
 		}
-		sink.HandleFlows(w.id, w.out.Flows)
+		sink.HandleFlows(w.id, out.Flows)
 	}
-	if len(w.out.Counters) > 0 {
-		samples := w.c.rates.samples(nil, w.out.Counters, w.c.enr.device, w.countRate)
+	if len(out.Counters) > 0 {
+		samples := w.c.rates.samples(nil, out.Counters, w.c.enr.device, w.countRate)
 		if len(samples) > 0 {
 			sink.PutSamples(samples)
 		}
 	}
-	w.out.Reset()
+	out.Reset()
 }
 
 func (w *worker) countRate(r rateResult) { w.c.m.rateResults[r].Inc() }
 
-// receive reads batches from s until it is closed.
+// receive reads batches from s until it is closed, in two stages on two goroutines: this one
+// reads and decodes, a second one enriches each decoded batch and hands it to the sink (the
+// rollups, later the rules). The stages overlap, so one exporter's datagrams are worked on
+// by two cores, and still in order: batches pass through a queue of inFlight outputs. When
+// the sink stage is behind, this one waits for a free output, the socket's buffer absorbs
+// the burst, and beyond it the kernel drops datagrams and counts them (socket drops).
 func (w *worker) receive(s *socket, sink Sink) {
+	full := make(chan *decoder.Output, inFlight)
+	free := make(chan *decoder.Output, inFlight)
+	for range inFlight {
+		free <- new(decoder.Output)
+	}
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		for out := range full {
+			w.deliver(out, sink)
+			free <- out
+		}
+	}()
+	defer func() {
+		close(full)
+		<-delivered
+	}()
+
 	msgs := make([]ipv4.Message, batchSize)
 	buf := make([]byte, batchSize*msgSize)
 	for i := range msgs {
@@ -322,6 +348,7 @@ func (w *worker) receive(s *socket, sink Sink) {
 			continue
 		}
 		now := time.Now()
+		w.out = <-free
 		var bytes, truncated int
 		for i := range msgs[:n] {
 			msg := &msgs[i]
@@ -343,7 +370,7 @@ func (w *worker) receive(s *socket, sink Sink) {
 			}
 			_ = w.decode(s.proto, dg)
 		}
-		w.flush(sink)
+		full <- w.out
 		m.datagrams[s.proto].Add(float64(n))
 		m.bytes[s.proto].Add(float64(bytes))
 		if truncated > 0 {

@@ -112,7 +112,7 @@ func (c *Collector) Replay(ctx context.Context, r io.Reader, sink Sink, progress
 	cs := &countingSink{sink: sink, st: &st}
 	pending := 0
 	flush := func() {
-		w.flush(cs)
+		w.deliver(w.out, cs)
 		pending = 0
 	}
 	var lastExpire time.Time
