@@ -71,19 +71,21 @@ func LabConfig() Config {
 
 // Appliance is the assembled command center.
 type Appliance struct {
-	opts     Options
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	store    *store.Store
-	console  *console.Console
-	ingest   *ingest
-	poller   *snmp.Poller
-	traps    *trap.Receiver
-	flows    *flow.Collector    // nil without flow listeners
-	rollups  *rollup.Aggregator // with flows
-	lab      *lab.Lab
-	token    watchfloor.Secret
-	newToken bool
+	opts    Options
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	store   *store.Store
+	console *console.Console
+	ingest  *ingest
+	poller  *snmp.Poller
+	traps   *trap.Receiver
+	flows   *flow.Collector    // nil without flow listeners
+	rollups *rollup.Aggregator // with flows
+	// flowsSince is when the flow collector started, for the wall's rates of the first minute.
+	flowsSince time.Time
+	lab        *lab.Lab
+	token      watchfloor.Secret
+	newToken   bool
 }
 
 // New builds every part; nothing runs until Run. On error, whatever was opened is closed.
@@ -168,7 +170,7 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.ingest = newIngest(cfg.IngestQueue, a.store, a.console, a.log, a.reg)
+	a.ingest = newIngest(cfg.IngestQueue, a.store, wallPublisher{a.console, &a.flowsSince}, a.log, a.reg)
 	a.opts.Config = cfg
 	return a, nil
 }
@@ -223,6 +225,7 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	rollupCtx, stopRollups := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRollups()
 	if a.flows != nil {
+		a.flowsSince = time.Now()
 		flowsDone, rollupsDone = a.runFlows(ctx, rollupCtx)
 	}
 	collectorsWG.Go(func() {

@@ -8,6 +8,7 @@ import (
 	"github.com/watchfloor/watchfloor/collectors/flow"
 	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
 	"github.com/watchfloor/watchfloor/collectors/snmp"
+	"github.com/watchfloor/watchfloor/console"
 )
 
 // flowLiveEvery is how often the wall gets the minute in progress.
@@ -74,10 +75,33 @@ func (a *Appliance) runFlows(ctx, aggCtx context.Context) (collectorDone, aggDon
 				return
 			case now := <-t.C:
 				if cur := a.rollups.Current(); !cur.Start.IsZero() {
-					a.console.PublishFlowsLive(cur, now)
+					a.console.PublishFlowsLive(coverFrom(cur, a.flowsSince), now)
 				}
 			}
 		}
 	}()
 	return cd, ad
+}
+
+// coverFrom trims a rollup's interval, for the wall only, so that it starts no earlier than
+// since, the moment the flow collector started: the first minute after a start is partial,
+// and its rates must be averaged over the part that was seen, not the whole minute. The
+// store keeps the true interval.
+func coverFrom(r watchfloor.FlowRollup, since time.Time) watchfloor.FlowRollup {
+	if r.Start.Before(since) && since.Before(r.Start.Add(r.Step)) {
+		r.Step -= since.Sub(r.Start)
+		r.Start = since
+	}
+	return r
+}
+
+// wallPublisher is the console as the ingest queue publishes to it, with the first partial
+// minute's rates averaged over what was seen of it.
+type wallPublisher struct {
+	*console.Console
+	since *time.Time // set when Run starts, before any rollup
+}
+
+func (w wallPublisher) PublishFlows(r watchfloor.FlowRollup) {
+	w.Console.PublishFlows(coverFrom(r, *w.since))
 }
