@@ -170,3 +170,31 @@ type FlowTopQuery struct {
 	Device    string // "" for all
 	Interface string // "" for all; with By=interface, the interface's name or ifIndex
 }
+
+// Add adds o, the traffic of the same interface in another part of the interval, to t:
+// counters and 5-minute slots are summed; o's name and speed win when it has them.
+func (t *IfTraffic) Add(o IfTraffic) {
+	if o.Interface != "" {
+		t.Interface = o.Interface
+	}
+	if o.SpeedBps != 0 {
+		t.SpeedBps = o.SpeedBps
+	}
+	t.InBytes += o.InBytes
+	t.OutBytes += o.OutBytes
+	t.InPackets += o.InPackets
+	t.OutPackets += o.OutPackets
+	t.In5m = AddSlots(t.In5m, o.In5m)
+	t.Out5m = AddSlots(t.Out5m, o.Out5m)
+}
+
+// AddSlots adds src to dst slot by slot, growing dst to src's length, and returns dst.
+func AddSlots(dst, src []uint64) []uint64 {
+	for len(dst) < len(src) {
+		dst = append(dst, 0)
+	}
+	for i, v := range src {
+		dst[i] += v
+	}
+	return dst
+}

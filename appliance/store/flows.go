@@ -207,33 +207,10 @@ func sumFlows(a, b watchfloor.FlowRollup) watchfloor.FlowRollup {
 				out.Interfaces = append(out.Interfaces, f)
 				continue
 			}
-			o := &out.Interfaces[i]
-			if f.Interface != "" {
-				o.Interface = f.Interface
-			}
-			if f.SpeedBps != 0 {
-				o.SpeedBps = f.SpeedBps
-			}
-			o.InBytes += f.InBytes
-			o.OutBytes += f.OutBytes
-			o.InPackets += f.InPackets
-			o.OutPackets += f.OutPackets
-			o.In5m = addSlots(o.In5m, f.In5m)
-			o.Out5m = addSlots(o.Out5m, f.Out5m)
+			out.Interfaces[i].Add(f)
 		}
 	}
 	return out
-}
-
-// addSlots adds src to dst slot by slot, extending dst as needed.
-func addSlots(dst, src []uint64) []uint64 {
-	for len(dst) < len(src) {
-		dst = append(dst, 0)
-	}
-	for i, v := range src {
-		dst[i] += v
-	}
-	return dst
 }
 
 // flowStep is the resolution FlowTop and InterfaceTraffic read for [from, to): 1-minute
@@ -691,8 +668,8 @@ func (s *Store) ifScan(step time.Duration, device string, ifIndex uint32, from, 
 				cur.OutBytes += it.outBytes
 				cur.InPackets += it.inPackets
 				cur.OutPackets += it.outPackets
-				cur.In5m = addSlots(cur.In5m, it.in5m)
-				cur.Out5m = addSlots(cur.Out5m, it.out5m)
+				cur.In5m = watchfloor.AddSlots(cur.In5m, it.in5m)
+				cur.Out5m = watchfloor.AddSlots(cur.Out5m, it.out5m)
 			}
 			if err := it.err(); err != nil {
 				return fmt.Errorf("flow rollup %d %q: %w: %w", start, site, ErrCorrupt, err)

@@ -100,47 +100,13 @@ func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
 // pruneEvents deletes the events older than cutoff, oldest first, a chunk per transaction.
 // It stops at the first event that is not older (see the package comment on order).
 func (s *Store) pruneEvents(ctx context.Context, cutoff time.Time) (int, error) {
-	total := 0
-	for more := true; more; {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n := 0
-		err := s.update(func(tx *bolt.Tx) error {
-			n, more = 0, false
-			b := tx.Bucket(bEvents)
-			var keys [][]byte
-			c := b.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if len(keys) == s.chunk {
-					more = true
-					break
-				}
-				t, _, err := eventHead(v)
-				if err != nil {
-					return fmt.Errorf("event %d: %w: %w", bigEndian(k), ErrCorrupt, err)
-				}
-				if !t.Before(cutoff) {
-					break
-				}
-				keys = append(keys, bytes.Clone(k))
-			}
-			for _, k := range keys {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-			}
-			n = len(keys)
-			s.size.Store(tx.Size())
-			return nil
-		})
+	return s.pruneOldest(ctx, "event", bEvents, func(k, v []byte) (old, counts bool, err error) {
+		t, _, err := eventHead(v)
 		if err != nil {
-			return total, err
+			return false, false, fmt.Errorf("event %d: %w: %w", bigEndian(k), ErrCorrupt, err)
 		}
-		total += n
-		s.m.retentionDeleted.WithLabelValues("event").Add(float64(n))
-	}
-	return total, nil
+		return t.Before(cutoff), true, nil
+	})
 }
 
 // pruneSeries deletes, in every series under parent, the points keyed before before, and
@@ -222,6 +188,20 @@ func pruneSeriesChunk(p *bolt.Bucket, before int64, resume []byte, budget int) (
 // pruneFlows deletes the flow rollups of bucket whose start is before before, oldest first,
 // at most a chunk of keys (parts) per transaction, and returns how many rollups it deleted.
 func (s *Store) pruneFlows(ctx context.Context, kind string, bucket []byte, before int64) (int, error) {
+	return s.pruneOldest(ctx, kind, bucket, func(k, _ []byte) (old, counts bool, err error) {
+		if len(k) >= 8 && int64(bigEndian(k)) >= before {
+			return false, false, nil
+		}
+		_, _, part, ok := parseFlowKey(k)
+		return true, ok && part == partTotals, nil
+	})
+}
+
+// pruneOldest deletes the keys of a time-ordered bucket from its first, a chunk per
+// transaction, until old says a key is not old; it returns how many deleted keys counts said
+// count (one record can span several keys), and counts them in the retention metric as kind.
+func (s *Store) pruneOldest(ctx context.Context, kind string, bucket []byte,
+	old func(k, v []byte) (old, counts bool, err error)) (int, error) {
 	total := 0
 	for more := true; more; {
 		if err := ctx.Err(); err != nil {
@@ -233,16 +213,20 @@ func (s *Store) pruneFlows(ctx context.Context, kind string, bucket []byte, befo
 			b := tx.Bucket(bucket)
 			var keys [][]byte
 			c := b.Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			for k, v := c.First(); k != nil; k, v = c.Next() {
 				if len(keys) == s.chunk {
 					more = true
 					break
 				}
-				if len(k) >= 8 && int64(bigEndian(k)) >= before {
+				isOld, counts, err := old(k, v)
+				if err != nil {
+					return err
+				}
+				if !isOld {
 					break
 				}
 				keys = append(keys, bytes.Clone(k))
-				if _, _, part, ok := parseFlowKey(k); ok && part == partTotals {
+				if counts {
 					n++
 				}
 			}

@@ -48,19 +48,7 @@ func Merge(a, b watchfloor.FlowRollup, topN int) watchfloor.FlowRollup {
 				ifs = append(ifs, it)
 				continue
 			}
-			e := &ifs[i]
-			if it.Interface != "" {
-				e.Interface = it.Interface
-			}
-			if it.SpeedBps != 0 {
-				e.SpeedBps = it.SpeedBps
-			}
-			e.InBytes += it.InBytes
-			e.OutBytes += it.OutBytes
-			e.InPackets += it.InPackets
-			e.OutPackets += it.OutPackets
-			e.In5m = addSlots(e.In5m, it.In5m)
-			e.Out5m = addSlots(e.Out5m, it.Out5m)
+			ifs[i].Add(it)
 		}
 	}
 
@@ -182,17 +170,6 @@ func trimRows(rows []watchfloor.FlowRow, n int) []watchfloor.FlowRow {
 		}
 	}
 	return out
-}
-
-// addSlots adds b into a element by element, growing a to b's length.
-func addSlots(a, b []uint64) []uint64 {
-	if len(b) > len(a) {
-		a = append(a, make([]uint64, len(b)-len(a))...)
-	}
-	for i, v := range b {
-		a[i] += v
-	}
-	return a
 }
 
 // SlotSeconds is the length of one IfTraffic.In5m/Out5m slot.
