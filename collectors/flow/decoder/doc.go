@@ -27,6 +27,32 @@
 // time when the template arrives; what is evicted or too old is counted
 // (watchfloor_flow_pending_dropped_total).
 //
+// # Exporter restarts
+//
+// A rebooted exporter may define its template IDs anew, differently, and state other sampling
+// rates; until it resends them its data would be decoded with what it said before. So each
+// exporter address, version and observation domain that has state keeps the restart mark of
+// its last datagram, and a datagram whose mark went back drops that domain's templates,
+// samplers, boot time and held data sets (reason "restart") before it is decoded; its data
+// is then held until the new templates arrive. Counted in
+// watchfloor_flow_exporter_restarts_total{protocol}; nothing is logged or returned.
+//
+//   - NetFlow v9: the header's uptime is more than 10 s behind the last one (less is UDP
+//     reordering), unless it went from the last 10 minutes of the 32-bit millisecond counter
+//     to its first 10 minutes: that is its wrap after 49.7 days.
+//   - IPFIX: the header's sequence number (data records sent, RFC 7011 §3.1) went back by
+//     more than 2^20 to below 2^20, unless it was within 2^24 of 2^32 (its wrap). Options data
+//     stating a systemInitTimeMilliseconds (160) more than a second away from the known one is
+//     a restart too: the domain's state is dropped and the whole datagram decoded again, so
+//     that its data is read with the templates it brings.
+//   - NetFlow v5 has no templates, and its sampling interval comes with every header.
+//
+// The per-datagram cost is a map lookup under the exporter's read lock, an atomic swap and a
+// comparison. A restart the marks cannot tell (a v9 exporter that had been up only briefly,
+// so that its uptime after the reboot is not 10 s below the last one; an IPFIX exporter that
+// had sent fewer than 2^20 records and states no boot time) goes unseen until its templates
+// are resent or expire.
+//
 // # Sampling
 //
 // Bytes and Packets are multiplied by the sampling rate, found in this order: the NetFlow v5

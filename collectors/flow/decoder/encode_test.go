@@ -78,11 +78,16 @@ func v9OptionsTemplate(id uint16, scopes, options []field) []byte {
 }
 
 func ipfixMessage(domain, exportSecs uint32, sets ...[]byte) []byte {
+	return ipfixMessageSeq(domain, exportSecs, 1, sets...)
+}
+
+// ipfixMessageSeq is an IPFIX message with the sequence number seq.
+func ipfixMessageSeq(domain, exportSecs, seq uint32, sets ...[]byte) []byte {
 	n := 16
 	for _, s := range sets {
 		n += len(s)
 	}
-	b := be(uint16(10), uint16(n), exportSecs, uint32(1), domain)
+	b := be(uint16(10), uint16(n), exportSecs, seq, domain)
 	for _, s := range sets {
 		b = append(b, s...)
 	}

@@ -42,6 +42,8 @@ func FuzzDecodeNetFlow(f *testing.F) {
 	f.Add(ipfixMessage(1, 0, set(3, ipfixOptionsTemplate(400, 1, field{302, 8}, field{305, 4}, field{306, 4})), set(400, be(uint64(5), uint32(0), uint32(99)))))
 	f.Add(v9Message(1, 0, 0, set(1, v9OptionsTemplate(260, []field{{1, 4}}, []field{{48, 1}, {50, 4}})), set(260, be(uint32(0), uint8(1), uint32(0)))))
 	f.Add(v5Message(0, 0, 0, 0xffff, v5Record{}))
+	f.Add(ipfixMessage(1, 0, set(3, ipfixOptionsTemplate(500, 1, field{149, 4}, field{160, 8})), // two boot times: a restart
+		set(500, be(uint32(1), uint64(1e12)), be(uint32(1), uint64(2e12))), set(2, templateRecord(300, field{1, 4})), set(300, be(uint32(9)))))
 	cfg := DefaultConfig()
 	cfg.MaxTemplates = 64
 	cfg.PendingBytes = 64 << 10

@@ -29,12 +29,13 @@ const (
 	DroppedLimit    = "total_limit" // pending_bytes_total or max_exporters reached
 	DroppedTooLarge = "too_large"   // larger than pending_bytes on its own
 	DroppedBroken   = "broken"      // its template arrived but the data did not decode with it
+	DroppedRestart  = "restart"     // its exporter restarted: its template may now mean something else
 )
 
 var (
 	errorReasons   = []string{ReasonShort, ReasonVersion, ReasonMalformed, ReasonTruncated, ReasonTooMany, ReasonPanic, ReasonTemplateLimit}
 	refusedReasons = []string{RefusedExporterLimit, RefusedTemplateLimit, RefusedFieldLimit, RefusedTotalLimit, RefusedEmpty, RefusedSamplerLimit}
-	droppedReasons = []string{DroppedEvicted, DroppedExpired, DroppedLimit, DroppedTooLarge, DroppedBroken}
+	droppedReasons = []string{DroppedEvicted, DroppedExpired, DroppedLimit, DroppedTooLarge, DroppedBroken, DroppedRestart}
 	protocols      = []watchfloor.FlowProtocol{watchfloor.FlowNetFlowV5, watchfloor.FlowNetFlowV9, watchfloor.FlowIPFIX, watchfloor.FlowSFlow}
 )
 
@@ -52,8 +53,10 @@ type Metrics struct {
 	pendingDropped *prometheus.CounterVec
 	pendingBytes   prometheus.Gauge
 	exporters      prometheus.Gauge
+	restarts       *prometheus.CounterVec
 	recordsBy      [5]prometheus.Counter // by watchfloor.FlowProtocol
 	templatesBy    [5]prometheus.Gauge
+	restartsBy     [5]prometheus.Counter
 	refusedBy      map[string]prometheus.Counter
 	droppedBy      map[string]prometheus.Counter
 	errorsBy       [5]map[string]prometheus.Counter
@@ -108,6 +111,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "watchfloor_flow_template_exporters",
 			Help: "Exporter addresses with template, sampler or pending state.",
 		}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchfloor_flow_exporter_restarts_total",
+			Help: "Exporter restarts detected (NetFlow v9 uptime or IPFIX sequence number going back, IPFIX system init time changing); the templates, sampling state and held data of the exporter's observation domain were dropped.",
+		}, []string{"protocol"}),
 		refusedBy: map[string]prometheus.Counter{},
 		droppedBy: map[string]prometheus.Counter{},
 	}
@@ -119,6 +126,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}
 		if p == watchfloor.FlowNetFlowV9 || p == watchfloor.FlowIPFIX {
 			m.templatesBy[p] = m.templates.WithLabelValues(p.String())
+			m.restartsBy[p] = m.restarts.WithLabelValues(p.String())
 		}
 	}
 	m.errorsBy[0] = map[string]prometheus.Counter{}
@@ -140,7 +148,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // Collectors lists the metrics, for a caller that registers them itself.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.errors, m.records, m.counterSamples, m.templates, m.templatesExp,
-		m.refused, m.pendingHeld, m.pendingDecoded, m.pendingDropped, m.pendingBytes, m.exporters}
+		m.refused, m.pendingHeld, m.pendingDecoded, m.pendingDropped, m.pendingBytes, m.exporters, m.restarts}
 }
 
 // decodeError counts a failure; protocol 0 is a NetFlow datagram whose version is unknown,

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -161,8 +162,29 @@ func (d *Decoder) decodeTemplated(dg Datagram, version uint16, out *Output) erro
 		hdr.domain = binary.BigEndian.Uint32(p[16:])
 	} else {
 		hdr.unixSecs = binary.BigEndian.Uint32(p[4:])
+		hdr.seq = binary.BigEndian.Uint32(p[8:])
 		hdr.domain = binary.BigEndian.Uint32(p[12:])
 	}
+	d.ts.begin(hdr.exporter, hdr.received, hdr.mark())
+	if d.t.observe(d.ts.st, domainKey{version: version, domain: hdr.domain}, hdr.mark()) {
+		d.restart(proto, &hdr)
+	}
+	return d.decodeSets(p, &hdr, proto, out, true)
+}
+
+// restart forgets what the exporter's domain of hdr said before it restarted, and counts it.
+func (d *Decoder) restart(proto watchfloor.FlowProtocol, hdr *packetHeader) {
+	d.t.restart(hdr)
+	d.m.restartsBy[proto].Inc()
+	d.lastValid = false
+}
+
+// decodeSets decodes the sets of a NetFlow v9 or IPFIX datagram p, d.ts begun for it. When
+// detect is set, options data stating a boot time other than the one known is a restart: the
+// domain's state is dropped and the datagram decoded again, its data with the templates it
+// brings (the first pass read them with the templates of before, and has not mapped them yet).
+func (d *Decoder) decodeSets(p []byte, hdr *packetHeader, proto watchfloor.FlowProtocol, out *Output, detect bool) error {
+	version := hdr.version
 	d.rd.Reset()
 	d.rd.Write(p)
 	if version == 9 {
@@ -173,8 +195,21 @@ func (d *Decoder) decodeTemplated(dg Datagram, version uint16, out *Output) erro
 	}
 	d.nf9 = netflow.NFv9Packet{}
 	d.ipfix = netflow.IPFIXPacket{}
-	d.ts.begin(hdr.exporter, hdr.received)
 	err := d.callTemplated()
+	sets := d.nf9.FlowSets
+	if version == 10 {
+		sets = d.ipfix.FlowSets
+	}
+	// Options first, so that a sampling rate sent in the same datagram applies to its data.
+	for _, s := range sets {
+		if o, ok := s.(netflow.OptionsDataFlowSet); ok {
+			if d.learnOptions(hdr, o.Records, detect) {
+				d.restart(proto, hdr)
+				d.ts.begin(hdr.exporter, hdr.received, hdr.mark())
+				return d.decodeSets(p, hdr, proto, out, false)
+			}
+		}
+	}
 	var failed error
 	switch {
 	case err == nil, errors.Is(err, netflow.ErrorTemplateNotFound):
@@ -187,28 +222,18 @@ func (d *Decoder) decodeTemplated(dg Datagram, version uint16, out *Output) erro
 	if d.ts.refused > 0 {
 		d.m.decodeError(proto, ReasonTemplateLimit)
 	}
-	sets := d.nf9.FlowSets
-	if version == 10 {
-		sets = d.ipfix.FlowSets
-	}
-	// Options first, so that a sampling rate sent in the same datagram applies to its data.
-	for _, s := range sets {
-		if o, ok := s.(netflow.OptionsDataFlowSet); ok {
-			d.learnOptions(&hdr, o.Records)
-		}
-	}
 	n := len(out.Flows)
 	for _, s := range sets {
 		switch s := s.(type) {
 		case netflow.DataFlowSet:
-			d.mapDataSet(&hdr, proto, s.Records, out)
+			d.mapDataSet(hdr, proto, s.Records, out)
 		case netflow.RawFlowSet:
 			// Its template is unknown: keep the set (header included) for when it comes.
 			if int(s.Length) == len(s.Records)+4 {
 				d.scratch = binary.BigEndian.AppendUint16(d.scratch[:0], s.Id)
 				d.scratch = binary.BigEndian.AppendUint16(d.scratch, s.Length)
 				d.scratch = append(d.scratch, s.Records...)
-				d.t.hold(tmplKey{version: version, domain: hdr.domain, id: s.Id}, hdr, d.scratch)
+				d.t.hold(tmplKey{version: version, domain: hdr.domain, id: s.Id}, *hdr, d.scratch)
 			} else {
 				d.m.decodeError(proto, ReasonTruncated)
 			}
@@ -238,7 +263,7 @@ func (d *Decoder) decodePending(exp netip.Addr, proto watchfloor.FlowProtocol, n
 			d.mapDataSet(&p.hdr, proto, s.Records, out)
 			d.m.pendingDecoded.Inc()
 		case netflow.OptionsDataFlowSet:
-			d.learnOptions(&p.hdr, s.Records)
+			d.learnOptions(&p.hdr, s.Records, false)
 			d.m.pendingDecoded.Inc()
 		default:
 			_ = err
@@ -359,8 +384,10 @@ func (s *sampling) rate() uint32 {
 }
 
 // learnOptions remembers the sampling rates and the system init time stated by options
-// data records, scoped by sampler ID or domain-wide.
-func (d *Decoder) learnOptions(h *packetHeader, records []netflow.OptionsDataRecord) {
+// data records, scoped by sampler ID or domain-wide. When detect is set, it stops and says so
+// at a system init time more than sysInitSlack away from the one known: the exporter
+// restarted.
+func (d *Decoder) learnOptions(h *packetHeader, records []netflow.OptionsDataRecord, detect bool) bool {
 	for i := range records {
 		var s sampling
 		var init uint64
@@ -378,13 +405,23 @@ func (d *Decoder) learnOptions(h *packetHeader, records []netflow.OptionsDataRec
 		}
 		if r := s.rate(); r > 0 {
 			key := samplerKey{version: h.version, domain: h.domain, id: s.samplerID, hasID: s.hasID}
-			d.t.setSampler(h.exporter, key, r, h.received)
+			d.t.setSampler(h, key, r)
 			d.lastValid = false
 		}
 		if init > 0 {
-			d.t.setSysInit(h.exporter, domainKey{version: h.version, domain: h.domain}, time.UnixMilli(int64(init)), h.received)
+			key := domainKey{version: h.version, domain: h.domain}
+			boot := time.UnixMilli(int64(min(init, math.MaxInt64)))
+			if detect {
+				if known, ok := d.t.sysInit(d.t.state(h.exporter), key, h.received); ok {
+					if delta := boot.Sub(known); delta > sysInitSlack || delta < -sysInitSlack {
+						return true
+					}
+				}
+			}
+			d.t.setSysInit(h, key, boot)
 		}
 	}
+	return false
 }
 
 // rateFor is the sampling rate of a data record that states none itself: the rate learnt

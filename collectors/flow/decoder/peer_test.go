@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/watchfloor/watchfloor"
 	"github.com/watchfloor/watchfloor/internal/testpeer"
 )
@@ -158,6 +160,12 @@ func decodeAll(t *testing.T, datagrams [][]byte, sflow bool) *Output {
 		}
 		if err != nil {
 			t.Fatalf("datagram %d: %v", i, err)
+		}
+	}
+	// A real exporter's capture, decoded in order, shows no restart.
+	for _, p := range protocols {
+		if c := m.restartsBy[p]; c != nil && testutil.ToFloat64(c) != 0 {
+			t.Errorf("%v %s restarts detected", testutil.ToFloat64(c), p)
 		}
 	}
 	return out

@@ -61,6 +61,16 @@ type packetHeader struct {
 	domain    uint32
 	sysUptime uint32 // NetFlow v9: milliseconds since the exporter booted
 	unixSecs  uint32 // NetFlow v9 header time, IPFIX export time
+	seq       uint32 // IPFIX: data records the domain sent before this message, mod 2^32
+}
+
+// mark is what tells a restart of the exporter: the NetFlow v9 uptime, the IPFIX sequence
+// number (see restarted).
+func (h *packetHeader) mark() uint32 {
+	if h.version == 9 {
+		return h.sysUptime
+	}
+	return h.seq
 }
 
 // pendingSet is a data set held until its template arrives: its set header and records,
@@ -80,12 +90,14 @@ type exporterState struct {
 	templates    map[tmplKey]tmplEntry
 	samplers     map[samplerKey]samplerEntry
 	domains      map[domainKey]domainEntry
-	pending      []pendingSet // oldest first
+	clocks       map[domainKey]*domainClock // of the domains with state of any kind above
+	pending      []pendingSet               // oldest first
 	pendingBytes int
 }
 
 func (st *exporterState) empty() bool {
-	return len(st.templates) == 0 && len(st.samplers) == 0 && len(st.domains) == 0 && len(st.pending) == 0
+	return len(st.templates) == 0 && len(st.samplers) == 0 && len(st.domains) == 0 && len(st.pending) == 0 &&
+		len(st.clocks) == 0
 }
 
 // Templates holds the NetFlow v9 and IPFIX templates, the sampling rates learnt from options
@@ -101,6 +113,8 @@ type Templates struct {
 
 	fieldsTotal  atomic.Int64
 	pendingTotal atomic.Int64
+
+	live map[domainKey]struct{} // Expire's scratch, under mu
 }
 
 // NewTemplates makes an empty template store. Zero fields of cfg take their defaults.
@@ -139,6 +153,7 @@ func (t *Templates) lockState(exp netip.Addr, create bool) *exporterState {
 					templates: map[tmplKey]tmplEntry{},
 					samplers:  map[samplerKey]samplerEntry{},
 					domains:   map[domainKey]domainEntry{},
+					clocks:    map[domainKey]*domainClock{},
 				}
 				t.exporters[exp] = st
 				t.m.exporters.Set(float64(len(t.exporters)))
@@ -179,8 +194,9 @@ func templateShape(tmpl any) (fields int, sized bool, ok bool) {
 	return fields, sized, true
 }
 
-// add stores a template; false when it was refused (and counted).
-func (t *Templates) add(exp netip.Addr, key tmplKey, tmpl any, now time.Time) bool {
+// add stores a template, from a datagram whose restart mark is mark; false when it was
+// refused (and counted).
+func (t *Templates) add(exp netip.Addr, key tmplKey, tmpl any, now time.Time, mark uint32) bool {
 	fields, sized, ok := templateShape(tmpl)
 	if !ok {
 		return false
@@ -218,6 +234,7 @@ func (t *Templates) add(exp netip.Addr, key tmplKey, tmpl any, now time.Time) bo
 		t.fieldsTotal.Add(delta)
 	}
 	st.templates[key] = tmplEntry{tmpl: tmpl, fields: fields, seen: now}
+	st.track(domainKey{version: key.version, domain: key.domain}, mark)
 	if !had {
 		t.m.templateGauge(key.version, 1)
 	}
@@ -253,9 +270,9 @@ func (t *Templates) get(st *exporterState, key tmplKey, now time.Time) (any, boo
 	return e.tmpl, true
 }
 
-// setSampler remembers a sampling rate learnt from options data.
-func (t *Templates) setSampler(exp netip.Addr, key samplerKey, rate uint32, now time.Time) {
-	st := t.lockState(exp, true)
+// setSampler remembers a sampling rate learnt from options data of the datagram h.
+func (t *Templates) setSampler(h *packetHeader, key samplerKey, rate uint32) {
+	st := t.lockState(h.exporter, true)
 	if st == nil {
 		t.m.refusedBy[RefusedExporterLimit].Inc()
 		return
@@ -265,7 +282,8 @@ func (t *Templates) setSampler(exp netip.Addr, key samplerKey, rate uint32, now 
 		t.m.refusedBy[RefusedSamplerLimit].Inc()
 		return
 	}
-	st.samplers[key] = samplerEntry{rate: rate, seen: now}
+	st.samplers[key] = samplerEntry{rate: rate, seen: h.received}
+	st.track(domainKey{version: key.version, domain: key.domain}, h.mark())
 }
 
 // sampler returns a remembered sampling rate that is not older than the TTL at now.
@@ -282,8 +300,9 @@ func (t *Templates) sampler(st *exporterState, key samplerKey, now time.Time) (u
 	return e.rate, true
 }
 
-func (t *Templates) setSysInit(exp netip.Addr, key domainKey, init, now time.Time) {
-	st := t.lockState(exp, true)
+// setSysInit remembers the boot time options data of the datagram h stated.
+func (t *Templates) setSysInit(h *packetHeader, key domainKey, init time.Time) {
+	st := t.lockState(h.exporter, true)
 	if st == nil {
 		t.m.refusedBy[RefusedExporterLimit].Inc()
 		return
@@ -293,7 +312,8 @@ func (t *Templates) setSysInit(exp netip.Addr, key domainKey, init, now time.Tim
 		t.m.refusedBy[RefusedSamplerLimit].Inc()
 		return
 	}
-	st.domains[key] = domainEntry{sysInit: init, seen: now}
+	st.domains[key] = domainEntry{sysInit: init, seen: h.received}
+	st.track(key, h.mark())
 }
 
 func (t *Templates) sysInit(st *exporterState, key domainKey, now time.Time) (time.Time, bool) {
@@ -335,6 +355,7 @@ func (t *Templates) hold(key tmplKey, hdr packetHeader, set []byte) {
 	}
 	p.data = append([]byte(nil), set...)
 	st.pending = append(st.pending, p)
+	st.track(domainKey{version: key.version, domain: key.domain}, hdr.mark())
 	st.pendingBytes += size
 	t.m.pendingHeld.Inc()
 	t.m.pendingBytes.Add(float64(size))
@@ -397,8 +418,9 @@ func (t *Templates) hasPending(st *exporterState) bool {
 }
 
 // Expire drops the templates and the sampling state not refreshed within the TTL at now, and
-// the held data sets older than pending_age (counted as dropped). It returns the number of
-// templates dropped. The collector calls it periodically.
+// the held data sets older than pending_age (counted as dropped), and the restart marks of
+// the domains left with nothing. It returns the number of templates dropped. The collector
+// calls it periodically.
 func (t *Templates) Expire(now time.Time) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -428,6 +450,7 @@ func (t *Templates) Expire(now time.Time) int {
 		if len(st.pending) == 0 {
 			st.pending = nil // give back a large backing array
 		}
+		t.dropClocks(st)
 		if st.empty() {
 			st.removed.Store(true)
 			delete(t.exporters, exp)
@@ -459,6 +482,7 @@ type exporterTemplates struct {
 	exp   netip.Addr
 	st    *exporterState // nil until the exporter has state
 	now   time.Time
+	mark  uint32    // the datagram's restart mark (packetHeader.mark)
 	added []tmplKey // templates stored during this datagram
 	// refused counts the templates refused during this datagram.
 	refused int
@@ -466,8 +490,8 @@ type exporterTemplates struct {
 
 var _ netflow.NetFlowTemplateSystem = (*exporterTemplates)(nil)
 
-func (a *exporterTemplates) begin(exp netip.Addr, now time.Time) {
-	a.exp, a.now = exp, now
+func (a *exporterTemplates) begin(exp netip.Addr, now time.Time, mark uint32) {
+	a.exp, a.now, a.mark = exp, now, mark
 	a.st = a.t.state(exp)
 	a.added = a.added[:0]
 	a.refused = 0
@@ -477,7 +501,7 @@ func (a *exporterTemplates) begin(exp netip.Addr, now time.Time) {
 // error for goflow2, so that the rest of the datagram is still decoded.
 func (a *exporterTemplates) AddTemplate(version uint16, obsDomainID uint32, templateID uint16, template any) error {
 	key := tmplKey{version: version, domain: obsDomainID, id: templateID}
-	if a.t.add(a.exp, key, template, a.now) {
+	if a.t.add(a.exp, key, template, a.now, a.mark) {
 		if len(a.added) < 4096 {
 			a.added = append(a.added, key)
 		}
