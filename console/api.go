@@ -41,6 +41,7 @@ func (c *Console) routes() http.Handler {
 	api("GET /api/v1/topology", c.getTopology)
 	api("GET /api/v1/backup", c.getBackup)
 	api("GET /api/v1/flows/top", c.getFlowsTop)
+	api("GET /api/v1/observations", c.getObservations)
 	mux.Handle("GET /api/v1/stream", c.auth(c.stream, true))
 	api("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")

@@ -23,6 +23,7 @@ var apiPaths = []string{
 	"/api/v1/topology",
 	"/api/v1/backup",
 	"/api/v1/flows/top?by=src",
+	"/api/v1/observations?kind=dns.query",
 	"/api/v1/stream",
 	"/api/v1/nothing-here",
 	"/api/",

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -178,6 +179,17 @@ func TestWallInChromiumLargeSite(t *testing.T) {
 		t.Errorf("%s tiles below the screen", off)
 	}
 	b.Screenshot(filepath.Join(screenshotDir(t), "wall-large-1920x1080.png"))
+
+	// A packet capture takes a line under the devices: the tiles make room, denser if need be.
+	before, after := wallCapture(now)
+	c.PublishStats(before)
+	c.PublishStats(after)
+	b.WaitDOM(20*time.Second, `class="cap dropping" data-source="span0"`, `class="cap ok" data-source="lab mirror"`)
+	if v := b.Eval(`(() => { const c = document.getElementById("capture").getBoundingClientRect();
+		return [c.bottom <= innerHeight, [...document.querySelectorAll(".tile")].filter(e => e.getBoundingClientRect().bottom > c.top + 0.5).length].join(" "); })()`); v != "true 0" {
+		t.Errorf("large site with a capture (capture on screen, tiles over it): %s", v)
+	}
+	b.Screenshot(filepath.Join(screenshotDir(t), "wall-large-capture-1920x1080.png"))
 }
 
 // wallRollup is a minute of flows at the wall's site: ten busy sources, destinations and
@@ -319,4 +331,124 @@ func TestWallAsksForToken(t *testing.T) {
 	b.WaitDOM(20*time.Second, "The server refused this token", `<form class="login" id="login">`)
 	login(testToken)
 	b.WaitDOM(20*time.Second, `class="conn live"`, `data-device="core-1"`, `<form class="login" id="login" hidden="">`)
+}
+
+// wallCapture is a SPAN port that drops and a lab mirror that is fine, 2 s apart.
+func wallCapture(now time.Time) (before, after Stats) {
+	before = Stats{Time: now.Add(-2 * time.Second), RecordsIn: 1_000_000, Capture: []CaptureStats{
+		{Source: "span0", Seen: 91_196_000, Sampled: 1_424_937, Decoded: 1_424_100, KernelDrops: 1_130, DecodeErrors: 890, SampleRate: 64, Observations: 309_180},
+		{Source: "lab mirror", Seen: 500_000, Sampled: 500_000, Decoded: 500_000, SampleRate: 1, Observations: 80_000},
+	}}
+	after = Stats{Time: now, RecordsIn: 1_085_000, QueueDepth: 37, QueueCapacity: 4096, Capture: []CaptureStats{
+		{Source: "span0", Seen: 91_500_000, Sampled: 1_429_687, Decoded: 1_428_840, KernelDrops: 1_200, DecodeErrors: 900, SampleRate: 64, Observations: 310_000},
+		{Source: "lab mirror", Seen: 504_800, Sampled: 504_800, Decoded: 504_800, SampleRate: 1, Observations: 80_240},
+	}}
+	return before, after
+}
+
+// Capture health on the wall, in a real Chromium: nothing without a capture source; with
+// two, a line each with the rates the hub derived, drops in red and errors in amber, under
+// the devices and on the screen with and without flows; gone again when the capture goes.
+func TestWallCaptureInChromium(t *testing.T) {
+	chromium := testpeer.Program(t, "chromium")
+	now := time.Now()
+	c, err := New(Config{}, Deps{Store: wallStore(now), Token: testToken, Site: "north-hub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PublishStats(Stats{Time: now.Add(-4 * time.Second), RecordsIn: 900_000})
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	defer c.hub.close(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	b := browser.Start(ctx, t, chromium, srv.URL+"/wall?token="+testToken)
+	b.WaitDOM(20*time.Second, `class="conn live"`, `data-device="core-1"`, `id="capture" aria-label="packet capture health" hidden=""`)
+	if cls := b.Eval("document.body.className"); strings.Contains(cls, "has-capture") {
+		t.Errorf("body %q with no capture source", cls)
+	}
+	eventually(t, 20*time.Second, "the page to connect", func() bool { return c.hub.clientCount() == 1 })
+
+	before, after := wallCapture(now)
+	c.PublishStats(before)
+	b.WaitDOM(20*time.Second, `class="cap starting" data-source="span0"`) // no rates yet: said so, not zeros
+	c.PublishStats(after)
+	b.WaitDOM(20*time.Second, `class="cap dropping" data-source="span0"`, `class="cap ok" data-source="lab mirror"`)
+	text := func(sel string) string {
+		return b.Eval(fmt.Sprintf(`(e => e ? e.textContent : "(none)")(document.querySelector(%q))`, sel))
+	}
+	check := func() {
+		t.Helper()
+		for sel, want := range map[string]string{
+			`[data-source="span0"] .state`:                    "dropping",
+			`[data-source="span0"] .src`:                      "span0packet capture",
+			`[data-source="span0"] .seen`:                     "152kpkt/s seen",
+			`[data-source="span0"] .rate`:                     "1:64sampled",
+			`[data-source="span0"] .obs`:                      "410obs/s",
+			`[data-source="span0"] .drops.alarm`:              "35kernel drops/s",
+			`[data-source="span0"] .errs.warn`:                "5decode errors/s",
+			`[data-source="lab mirror"] .state`:               "ok",
+			`[data-source="lab mirror"] .seen b`:              "2.4k",
+			`[data-source="lab mirror"] .rate b`:              "all",
+			`[data-source="lab mirror"] .obs b`:               "120",
+			`[data-source="lab mirror"] .drops:not(.alarm) b`: "0",
+			`[data-source="lab mirror"] .errs:not(.warn) b`:   "0",
+		} {
+			if got := text(sel); got != want {
+				t.Errorf("%s: %q, want %q", sel, got, want)
+			}
+		}
+		// Red means red: the drops of span0 are in the alarm colour, those of the mirror not.
+		if col := b.Eval(`getComputedStyle(document.querySelector('[data-source="span0"] .drops b')).color`); col != "rgb(255, 59, 92)" {
+			t.Errorf("span0 drops colour %s", col)
+		}
+		if col := b.Eval(`getComputedStyle(document.querySelector('[data-source="lab mirror"] .drops b')).color`); col == "rgb(255, 59, 92)" {
+			t.Error("the mirror's zero drops are red")
+		}
+		// The capture lines are on the screen, below every device tile, and not cut.
+		if v := b.Eval(`(() => { const c = document.getElementById("capture").getBoundingClientRect();
+			const tiles = [...document.querySelectorAll(".tile")].filter(e => e.getBoundingClientRect().bottom > c.top + 0.5).length;
+			const cut = [...document.querySelectorAll(".cap")].filter(e => e.scrollWidth > e.clientWidth + 1).length;
+			return [c.bottom <= innerHeight, c.height > 40, tiles, cut].join(" "); })()`); v != "true true 0 0" {
+			t.Errorf("layout (on screen, has height, tiles overlapping, lines cut): %s", v)
+		}
+	}
+	check()
+	b.Screenshot(filepath.Join(screenshotDir(t), "wall-capture-noflows-1920x1080.png"))
+
+	c.PublishFlows(wallRollup(now.Truncate(time.Minute).Add(-time.Minute)))
+	b.WaitDOM(20*time.Second, `data-key="10.20.4.17"`)
+	check()
+	if off := b.Eval(`document.getElementById("talkers").getBoundingClientRect().bottom <= innerHeight`); off != "true" {
+		t.Error("the top talkers panel goes below the screen")
+	}
+	b.Screenshot(filepath.Join(screenshotDir(t), "wall-capture-1920x1080.png"))
+
+	// Many sources: those in trouble first, three lines in all with the summary of the rest.
+	many := Stats{Time: now.Add(time.Second), RecordsIn: 1_088_000}
+	for i := range 6 {
+		many.Capture = append(many.Capture, CaptureStats{Source: fmt.Sprintf("span%d", i+1), Seen: uint64(i) * 1000})
+	}
+	many.Capture[4].KernelDrops = 7 // span5 drops
+	manyBefore := many
+	manyBefore.Time = now.Add(-time.Second)
+	manyBefore.Capture = slices.Clone(many.Capture)
+	manyBefore.Capture[4].KernelDrops = 0
+	c.PublishStats(manyBefore)
+	c.PublishStats(many)
+	b.WaitDOM(20*time.Second, `class="cap dropping" data-source="span5"`, "+4 more capture sources")
+	if got := b.Eval(`[...document.querySelectorAll("#cap-list li")].map(e => e.dataset.source || e.textContent).join("|")`); got != "span5|span1|+4 more capture sourcesall ok or idle" {
+		t.Errorf("capture lines of 6 sources: %q", got)
+	}
+	if v := b.Eval(`document.getElementById("capture").getBoundingClientRect().bottom <= innerHeight`); v != "true" {
+		t.Error("the capture lines of 6 sources go below the screen")
+	}
+	b.Screenshot(filepath.Join(screenshotDir(t), "wall-capture-many-1920x1080.png"))
+
+	// The capture goes away: so does its panel.
+	c.PublishStats(Stats{Time: now.Add(2 * time.Second), RecordsIn: 1_090_000})
+	b.WaitDOM(20*time.Second, `id="capture" aria-label="packet capture health" hidden=""`)
+	if cls := b.Eval("document.body.className"); strings.Contains(cls, "has-capture") {
+		t.Errorf("body %q after the capture went", cls)
+	}
 }

@@ -45,6 +45,10 @@ type Deps struct {
 	Gatherer   prometheus.Gatherer   // what /metrics serves; nil: Registerer when it is a Gatherer
 	Registerer prometheus.Registerer // where the console's metrics go; nil: a private registry
 	Health     func() error          // /healthz; nil: always healthy
+	// Observations are the recent packet observations of /api/v1/observations (usually an
+	// ObsRing); nil when there is no packet capture. When it is a prometheus.Collector (an
+	// ObsRing is), the console registers it on Registerer.
+	Observations Observations
 }
 
 // Console serves the API, the stream and the wall.
@@ -111,6 +115,14 @@ func newConsole(cfg Config, deps Deps, now func() time.Time) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r, ok := deps.Observations.(*ObsRing); ok && r == nil {
+		deps.Observations = nil // a nil *ObsRing is no capture, not a ring to call
+	}
+	if col, ok := deps.Observations.(prometheus.Collector); ok {
+		if err := deps.Registerer.Register(col); err != nil {
+			return nil, fmt.Errorf("console: register observation metrics: %w", err)
+		}
+	}
 	log := deps.Log.With("component", "console")
 	c := &Console{
 		cfg: cfg, deps: deps, log: log, m: m, now: now,
@@ -169,7 +181,8 @@ func (c *Console) PublishDevice(d watchfloor.Device) { c.hub.publishDevice(d) }
 // a client.
 func (c *Console) PublishEvents(evs []watchfloor.Event) { c.hub.publishEvents(evs) }
 
-// PublishStats streams the appliance's ingest counters; call it every few seconds.
+// PublishStats streams the appliance's ingest and packet capture counters; call it every
+// few seconds. The console derives the rates from the previous call.
 func (c *Console) PublishStats(s Stats) { c.hub.publishStats(s) }
 
 // Handler returns the console's HTTP handler, for tests and for embedding in another server.

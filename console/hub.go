@@ -34,6 +34,9 @@ type Stats struct {
 	QueueCapacity int       `json:"queue_capacity"` // bound of that queue
 	RecordsPerS   float64   `json:"records_per_s"`  // set by the console
 	DroppedPerS   float64   `json:"dropped_per_s"`  // set by the console
+	// Capture has one entry per packet capture source, empty when there is none. The
+	// console copies it and sets the rates of each entry.
+	Capture []CaptureStats `json:"capture"`
 }
 
 // The messages of the stream. Each has a type; the snapshot comes first, then deltas.
@@ -107,6 +110,7 @@ func newHub(site string, queue int, staleAfter time.Duration, m *metrics, log *s
 		log: log, m: m, queue: queue, site: site, staleAfter: staleAfter, now: time.Now,
 		devices: make(map[string]watchfloor.Device),
 		clients: make(map[*client]struct{}),
+		stats:   Stats{Capture: []CaptureStats{}},
 	}
 }
 
@@ -180,7 +184,11 @@ func (h *hub) publishStats(s Stats) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	prev := h.stats
-	if dt := s.Time.Sub(prev.Time).Seconds(); !prev.Time.IsZero() && dt > 0 {
+	dt := s.Time.Sub(prev.Time).Seconds()
+	if prev.Time.IsZero() {
+		dt = 0
+	}
+	if dt > 0 {
 		if s.RecordsIn >= prev.RecordsIn {
 			s.RecordsPerS = float64(s.RecordsIn-prev.RecordsIn) / dt
 		}
@@ -188,6 +196,7 @@ func (h *hub) publishStats(s Stats) {
 			s.DroppedPerS = float64(s.Dropped-prev.Dropped) / dt
 		}
 	}
+	s.Capture = captureRates(s.Capture, prev.Capture, dt)
 	h.stats = s
 	h.version++
 	msg, err := json.Marshal(statsMsg{Type: "stats", Stats: s})

@@ -198,6 +198,7 @@ function render() {
   renderDevices(devices);
   renderLinks(devices);
   renderFlows();
+  renderCapture();
   renderEvents();
   fit();
 }
@@ -418,6 +419,64 @@ function renderEvents() {
   }));
   state.fresh.clear();
   fitRows($("events"));
+}
+
+// ---- packet capture ----------------------------------------------------------
+// capRate writes a per-second rate short enough for a one-line tile: "152k", "2.4k", "35", "0.5".
+function capRate(v) {
+  v = Math.max(0, Number(v) || 0);
+  if (v >= 1e6) return (v / 1e6).toFixed(v >= 1e7 ? 0 : 1) + "M";
+  if (v >= 1e3) return (v / 1e3).toFixed(v >= 1e4 ? 0 : 1) + "k";
+  if (v >= 10 || Math.abs(v - Math.round(v)) < 0.05) return Math.round(v).toString();
+  return v.toFixed(1);
+}
+
+// capState is the one word a capture line leads with; its rank orders the lines.
+const CAP_RANK = { dropping: 0, errors: 1, ok: 2, idle: 2, starting: 2 };
+function capState(c) {
+  const rated = c.interval_s > 0; // no rates until the second stats of a source
+  if (!rated) return "starting";
+  if (c.kernel_drops_per_s > 0) return "dropping";
+  if (c.decode_errors_per_s > 0) return "errors";
+  return c.seen_per_s > 0 ? "ok" : "idle";
+}
+
+// renderCapture shows one line per capture source, those in trouble first, at most
+// MAX_CAP_LINES (every line is taken from the device tiles), and nothing without a source.
+const MAX_CAP_LINES = 3;
+function renderCapture() {
+  const list = ((state.stats && state.stats.capture) || []).map((c, i) => ({ c, i, st: capState(c) }));
+  list.sort((a, b) => CAP_RANK[a.st] - CAP_RANK[b.st] || a.i - b.i);
+  document.body.classList.toggle("has-capture", list.length > 0);
+  $("capture").hidden = list.length === 0;
+  const shown = list.length > MAX_CAP_LINES ? list.slice(0, MAX_CAP_LINES - 1) : list;
+  const lines = shown.map((x) => capLine(x.c, x.st));
+  const rest = list.slice(shown.length);
+  if (rest.length) {
+    const bad = rest.filter((x) => x.st === "dropping" || x.st === "errors").length;
+    lines.push(el("li", { class: "cap more" + (bad ? " errors" : "") },
+      el("span", { class: "src" }, el("b", {}, `+${rest.length} more capture sources`),
+        el("small", {}, bad ? `${bad} with drops or errors` : "all ok or idle"))));
+  }
+  $("cap-list").replaceChildren(...lines);
+}
+
+function capLine(c, st) {
+  const rated = c.interval_s > 0;
+  const drops = rated && c.kernel_drops_per_s > 0, errs = rated && c.decode_errors_per_s > 0;
+  const r = (v) => rated ? capRate(v) : "–";
+  const cell = (cls, v, label) => el("span", { class: "cell " + cls }, el("b", {}, v), el("small", {}, label));
+  const title = `${c.source}: since start ${count(c.seen || 0)} packets seen, ${count(c.sampled || 0)} sampled, ` +
+    `${count(c.decoded || 0)} decoded, ${count(c.observations || 0)} observations, ` +
+    `${count(c.kernel_drops || 0)} dropped by the kernel, ${count(c.decode_errors || 0)} decode errors`;
+  return el("li", { class: "cap " + st, "data-source": c.source, title },
+    el("span", { class: "state" }, st),
+    el("span", { class: "src" }, el("b", {}, c.source), el("small", {}, "packet capture")),
+    cell("seen", r(c.seen_per_s), "pkt/s seen"),
+    cell("rate", c.sample_rate > 1 ? "1:" + c.sample_rate : "all", "sampled"),
+    cell("obs", r(c.observations_per_s), "obs/s"),
+    cell("drops" + (drops ? " alarm" : ""), r(c.kernel_drops_per_s), "kernel drops/s"),
+    cell("errs" + (errs ? " warn" : ""), r(c.decode_errors_per_s), "decode errors/s"));
 }
 
 // ---- clock and staleness -----------------------------------------------------
