@@ -9,7 +9,8 @@
 //
 // Files: agent.go speaks SNMP, usm.go is SNMPv3 security, ber.go the encoding, mib.go the
 // OID table and its lookup, device.go the device model, site.go the standard site and the
-// load-test farm, timeline.go the incidents, traps.go the notifications.
+// load-test farm, timeline.go the incidents, traps.go the notifications, flow*.go the flow
+// exporters, packet*.go the mirror port (a packet source, and pcap files of its traffic).
 package lab
 
 import (
@@ -43,6 +44,10 @@ type Options struct {
 	FlowTarget           string // host:port of the NetFlow/IPFIX listener
 	SFlowTarget          string // host:port of the sFlow listener
 	FlowRecordsPerSecond int    // records (and sFlow samples) per second over the site; default 3000
+
+	// The mirror port (packet.go): background frames per second of each PacketSource; the
+	// packet incidents come on top when Timeline is set. Default 2000.
+	PacketsPerSecond int
 }
 
 // DefaultSite is the name of the standard lab site.
@@ -64,6 +69,9 @@ func (o *Options) defaults() {
 	if o.FlowRecordsPerSecond <= 0 {
 		o.FlowRecordsPerSecond = DefaultFlowRecordsPerSecond
 	}
+	if o.PacketsPerSecond <= 0 {
+		o.PacketsPerSecond = DefaultPacketsPerSecond
+	}
 }
 
 // Lab is a running lab site.
@@ -75,6 +83,12 @@ type Lab struct {
 	tl     *timeline
 	traps  *trapSender
 	flows  *flowExporters // nil: no flow export
+	start  time.Time      // the timeline's origin
+
+	tmpl    *packetTemplates
+	pmu     sync.Mutex
+	psrcs   []*PacketSource
+	pclosed bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -96,7 +110,14 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Lab, error) {
 	} else {
 		s = standardSite(opts.Site, opts.Seed, now)
 	}
-	l := &Lab{opts: opts, log: log, site: s}
+	if opts.PacketsPerSecond > maxPktRate {
+		return nil, fmt.Errorf("lab: PacketsPerSecond %d over %d", opts.PacketsPerSecond, maxPktRate)
+	}
+	tmpl, err := templates()
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{opts: opts, log: log, site: s, start: now, tmpl: tmpl}
 	if err := l.listen(); err != nil {
 		l.closeAgents()
 		return nil, err
@@ -194,9 +215,11 @@ func (l *Lab) closeAgents() {
 	}
 }
 
-// Close stops the timeline, the flow exporters and the agents and waits for their goroutines.
+// Close stops the timeline, the flow exporters, the packet sources and the agents and waits
+// for their goroutines.
 func (l *Lab) Close() error {
 	l.once.Do(func() {
+		l.closePackets()
 		l.cancel()
 		l.wg.Wait()
 	})
@@ -236,7 +259,7 @@ func (l *Lab) Stats() Stats {
 // Incident is one step of the scripted timeline, for tests and documentation.
 type Incident struct {
 	At        time.Duration // after Start, already scaled by TimeScale (first cycle)
-	What      string        // "link down", "link up", "unreachable", "reachable", "reboot", "rebooted", "errors start", "errors stop", "scan start", "scan stop", "flood start", "flood stop"
+	What      string        // "link down", "link up", "unreachable", "reachable", "reboot", "rebooted", "errors start", "errors stop", "scan start", "scan stop", "flood start", "flood stop" (flows); "port scan", "host sweep", "dns tunnel", "beacon", "syn flood" + " start"/" stop" (the mirror port)
 	Device    string
 	Interface string // for link and error steps
 }

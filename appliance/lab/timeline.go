@@ -75,6 +75,7 @@ func newTimeline(s *site, start time.Time, scale float64, traps *trapSender, log
 		tl.add(scanAt+scanDur, "scan stop", x.dev.Name, x.ifc.Name, func(time.Time) {})
 		tl.add(floodAt, "flood start", x.dev.Name, x.ifc.Name, tl.startFlood)
 		tl.add(floodAt+floodDur, "flood stop", x.dev.Name, x.ifc.Name, func(time.Time) {})
+		tl.addPacketSteps(x) // seen on the mirror port only (packetinc.go)
 	}
 	slices.SortStableFunc(tl.steps, func(a, b step) int { return cmp.Compare(a.at, b.at) })
 	return tl
