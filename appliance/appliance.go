@@ -27,6 +27,7 @@ import (
 	"github.com/watchfloor/watchfloor/appliance/store"
 	"github.com/watchfloor/watchfloor/collectors/flow"
 	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
+	"github.com/watchfloor/watchfloor/collectors/packet"
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/collectors/snmp/trap"
 	"github.com/watchfloor/watchfloor/console"
@@ -81,6 +82,10 @@ type Appliance struct {
 	traps   *trap.Receiver
 	flows   *flow.Collector    // nil without flow listeners
 	rollups *rollup.Aggregator // with flows
+	packets *packet.Collector  // nil without interfaces (or the lab's mirror port)
+	obsRing *console.ObsRing   // recent observations, with packets
+	// labMirror is the lab's mirror port, which the packet collector reads in lab mode.
+	labMirror *lab.PacketSource
 	// flowsSince is when the flow collector started, for the wall's rates of the first minute.
 	flowsSince time.Time
 	lab        *lab.Lab
@@ -157,6 +162,22 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 		}
 		cfg.Devices = a.lab.Targets()
 	}
+	// Packets: live on the configured interfaces, or the lab's mirror port.
+	switch {
+	case len(cfg.Packets.Interfaces) > 0:
+		a.packets, err = packet.New(cfg.Packets, cfg.Site, a.log, a.reg)
+	case a.lab != nil:
+		a.labMirror = a.lab.PacketSource()
+		a.packets, err = packet.NewReplayer(cfg.Packets, cfg.Site, a.log, a.reg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var observations console.Observations
+	if a.packets != nil {
+		a.obsRing = console.NewObsRing(console.DefaultObsRingSize)
+		observations = a.obsRing
+	}
 	lookup = deviceLookup(cfg.Devices)
 	if a.poller, err = snmp.New(cfg.Poller(), a.log, a.reg); err != nil {
 		return nil, err
@@ -165,7 +186,7 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	a.console, err = console.New(cfg.Console, console.Deps{
 		Store: a.store, Token: a.token, Site: cfg.Site,
 		Log: a.log, Gatherer: a.reg, Registerer: a.reg,
-		Health: a.health,
+		Health: a.health, Observations: observations,
 	})
 	if err != nil {
 		return nil, err
@@ -227,6 +248,10 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	if a.flows != nil {
 		a.flowsSince = time.Now()
 		flowsDone, rollupsDone = a.runFlows(ctx, rollupCtx)
+	}
+	if a.packets != nil {
+		packetsDone := a.runPackets(ctx)
+		collectorsWG.Go(func() { <-packetsDone })
 	}
 	collectorsWG.Go(func() {
 		if err := a.poller.Run(ctx, pollerSink{a.ingest, a.flows}); err != nil {
@@ -301,6 +326,7 @@ func (a *Appliance) startStats(ctx context.Context) (stop func()) {
 					Dropped:       a.ingest.recordsDropped.Load(),
 					QueueDepth:    len(a.ingest.queue),
 					QueueCapacity: cap(a.ingest.queue),
+					Capture:       a.captureStats(),
 				})
 			}
 		}
@@ -319,6 +345,9 @@ func (a *Appliance) close() {
 	}
 	if a.flows != nil {
 		_ = a.flows.Close()
+	}
+	if a.packets != nil {
+		a.packets.Close()
 	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {

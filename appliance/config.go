@@ -15,6 +15,7 @@ import (
 	"github.com/watchfloor/watchfloor/appliance/store"
 	"github.com/watchfloor/watchfloor/collectors/flow"
 	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
+	"github.com/watchfloor/watchfloor/collectors/packet"
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/collectors/snmp/trap"
 	"github.com/watchfloor/watchfloor/console"
@@ -28,6 +29,7 @@ type Config struct {
 	Devices      []snmp.Target  `yaml:"devices"`
 	Traps        trap.Config    `yaml:"traps"`
 	Flow         FlowConfig     `yaml:"flow"`
+	Packets      packet.Config  `yaml:"packets"`
 	Store        store.Config   `yaml:"store"`
 	Console      console.Config `yaml:"console"`
 	// IngestQueue is how many collector batches may wait for the store before new ones are
@@ -67,6 +69,7 @@ func DefaultConfig() Config {
 			DownAfter:      p.DownAfter,
 		},
 		Flow:        FlowConfig{Config: flow.DefaultConfig(), Rollups: rollup.DefaultConfig()},
+		Packets:     packet.DefaultConfig(),
 		Store:       store.DefaultConfig(),
 		Console:     console.DefaultConfig(),
 		IngestQueue: 4096,
@@ -109,6 +112,7 @@ func (c Config) validate() []fieldError {
 	add("traps.", texts(c.Traps.Validate()))
 	add("flow.", texts(c.Flow.Validate()))
 	add("flow.rollups.", texts(c.Flow.Rollups.Validate()))
+	add("packets.", texts(c.Packets.Validate()))
 	add("store.", texts(c.Store.Validate()))
 	add("console.", texts(c.Console.Validate()))
 	return errs

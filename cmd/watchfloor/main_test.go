@@ -313,11 +313,36 @@ func TestNewcomer(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 
+	// The lab's mirror port: the packet collector's observations, DNS and TLS among them.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var obs struct {
+			Observations []struct {
+				Kind string `json:"kind"`
+				Name string `json:"name"`
+			} `json:"observations"`
+		}
+		p.get("/api/v1/observations?kind=dns.query,tls.client_hello&limit=50", &obs)
+		kinds := map[string]bool{}
+		for _, o := range obs.Observations {
+			if o.Name != "" {
+				kinds[o.Kind] = true
+			}
+		}
+		if kinds["dns.query"] && kinds["tls.client_hello"] {
+			t.Logf("packet observations after %v", time.Since(t0).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no DNS and TLS observations with names: %+v", obs)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
 	// The wall, in a real browser: every lab device as a tile, live, and the incident's events.
 	if chromium, ok := lookChromium(t); ok {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		b := browser.Start(ctx, t, chromium, p.url+"/wall?token="+p.token)
-		want := []string{`class="conn live"`, "oper down", `id="fl-lists">`} // top talkers shown
+		want := []string{`class="conn live"`, "oper down", `id="fl-lists">`, "lab mirror", "packet capture"} // top talkers, capture health
 		for _, d := range devs.Devices {
 			want = append(want, `data-device="`+d.Name+`"`)
 		}

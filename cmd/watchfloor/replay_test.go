@@ -97,3 +97,46 @@ func TestReplay(t *testing.T) {
 		t.Errorf("hour rollups %v (err %v), want one of %d flows", len(hours), err, records)
 	}
 }
+
+// `watchfloor replay` on a mirror-port capture (the lab's, incidents included) lists what
+// the packet collector observed: the SYN flood's victim with the most half-open connections,
+// the DNS tunnel's names as the most entropic, the beacon's server name.
+func TestReplayPackets(t *testing.T) {
+	dir := t.TempDir()
+	capture := filepath.Join(dir, "mirror.pcap")
+	f, err := os.Create(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The timeline at a tenth of its pace: the five incidents in 23 s of capture.
+	if err := lab.WritePcap(f, lab.PcapOptions{Duration: 24 * time.Second, Rate: 200, Incidents: true, TimeScale: 0.1, SnapLen: 512}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var out, errb bytes.Buffer
+	if code := run([]string{"replay", "-q", "-site", "lab", "-data", filepath.Join(dir, "data"), capture}, &out, &errb); code != 0 {
+		t.Fatalf("replay exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	text := out.String()
+	t.Logf("\n%s", text)
+	for _, want := range []string{
+		"tcp.syn", "tcp.syn_ack", "tcp.rst", "dns.query", "dns.response", "tls.client_hello", "http.request", "icmp", "tcp.half_open",
+		lab.SynFloodTarget.Addr().String() + " @",
+		"*." + lab.TunnelDomain,
+		lab.BeaconSNI,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("replay output lacks %q", want)
+		}
+	}
+	// The flood's victim leads the half-open list, and a tunnel name the entropic one.
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "most half-open") && (i+1 >= len(lines) || !strings.Contains(lines[i+1], lab.SynFloodTarget.Addr().String())) {
+			t.Errorf("the SYN flood's target is not first for half-open connections")
+		}
+		if strings.HasPrefix(l, "DNS names of high") && (i+1 >= len(lines) || !strings.Contains(lines[i+1], lab.TunnelDomain)) {
+			t.Errorf("a tunnel name is not first by entropy")
+		}
+	}
+}
