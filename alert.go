@@ -118,3 +118,33 @@ type Silence struct {
 	CreatedAt time.Time `json:"created_at"`
 	Comment   string    `json:"comment"`
 }
+
+// Label is the value of the alert's label name as silences and matchers see it: "rule",
+// "severity", "category", "site", "device", "interface", "host" and "key" name the alert's
+// own fields, anything else one of its Labels ("" when it has none of that key).
+func (a *Alert) Label(name string) string {
+	switch name {
+	case "rule":
+		return a.Rule
+	case "severity":
+		return a.Severity.String()
+	case "category":
+		return a.Category
+	case "site":
+		return a.Entity.Site
+	case "device":
+		return a.Entity.Device
+	case "interface":
+		return a.Entity.Interface
+	case "host":
+		return a.Entity.Host
+	case "key":
+		return a.Key
+	}
+	for _, l := range a.Labels {
+		if l.Key == name {
+			return l.Value
+		}
+	}
+	return ""
+}

@@ -45,6 +45,7 @@ type Retention struct {
 	Rollup1h time.Duration `yaml:"rollup_1h"` // 1-hour rollups
 	Flows1m  time.Duration `yaml:"flows_1m"`  // 1-minute flow rollups
 	Flows1h  time.Duration `yaml:"flows_1h"`  // 1-hour flow rollups
+	Alerts   time.Duration `yaml:"alerts"`    // resolved alerts and their histories, by ResolvedAt
 }
 
 // Bounds of the configuration.
@@ -63,6 +64,7 @@ func DefaultConfig() Config {
 			Rollup1h: 400 * 24 * time.Hour,
 			Flows1m:  7 * 24 * time.Hour,
 			Flows1h:  9490 * time.Hour, // 13 months: a year back from the last full month
+			Alerts:   400 * 24 * time.Hour,
 		},
 		CommitInterval: 0,
 		MaxBatch:       10_000,
@@ -94,6 +96,7 @@ func (c Config) Validate() []FieldError {
 		{"retention.rollup_1h", c.Retention.Rollup1h},
 		{"retention.flows_1m", c.Retention.Flows1m},
 		{"retention.flows_1h", c.Retention.Flows1h},
+		{"retention.alerts", c.Retention.Alerts},
 	} {
 		if r.d <= 0 {
 			bad(r.field, "must be greater than 0, got %s", r.d)

@@ -9,14 +9,14 @@ import (
 // metrics are the store's self-metrics, registered on the injected Registerer.
 type metrics struct {
 	writeSeconds     prometheus.Histogram
-	records          *prometheus.CounterVec // kind: device, sample, event, flow_rollup
+	records          *prometheus.CounterVec // kind: device, sample, event, flow_rollup, alert
 	commits          prometheus.Counter
 	commitErrors     prometheus.Counter
-	retentionDeleted *prometheus.CounterVec // kind: event, raw, 5m, 1h, flows_1m, flows_1h
+	retentionDeleted *prometheus.CounterVec // kind: event, raw, 5m, 1h, flows_1m, flows_1h, alert
 	queueDepth       prometheus.GaugeFunc
 	sizeBytes        prometheus.GaugeFunc
 
-	device, sample, event, flowRollup prometheus.Counter
+	device, sample, event, flowRollup, alert prometheus.Counter
 }
 
 func newMetrics(queueDepth, sizeBytes func() float64) *metrics {
@@ -55,6 +55,7 @@ func newMetrics(queueDepth, sizeBytes func() float64) *metrics {
 	m.sample = m.records.WithLabelValues("sample")
 	m.event = m.records.WithLabelValues("event")
 	m.flowRollup = m.records.WithLabelValues("flow_rollup")
+	m.alert = m.records.WithLabelValues("alert") // alerts, history entries and silences
 	for _, k := range retentionKinds {
 		m.retentionDeleted.WithLabelValues(k)
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // retentionKinds label watchfloor_store_retention_deleted_total.
-var retentionKinds = []string{"event", "raw", "5m", "1h", "flows_1m", "flows_1h"}
+var retentionKinds = []string{"event", "raw", "5m", "1h", "flows_1m", "flows_1h", "alert"}
 
 const (
 	// retentionEvery is how often Run enforces retention.
@@ -82,6 +82,10 @@ func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
 		n, err = s.pruneFlows(ctx, p.kind, p.bucket, now.Add(-p.keep).Unix()-p.step+1)
 		deleted[p.kind] = n
 	}
+	if err == nil {
+		n, err = s.pruneAlerts(ctx, now.Add(-r.Alerts))
+		deleted["alert"] = n
+	}
 	total := 0
 	for _, n := range deleted {
 		total += n
@@ -89,7 +93,8 @@ func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
 	if total > 0 {
 		s.log.Info("retention", "events", deleted["event"], "raw", deleted["raw"],
 			"rollups_5m", deleted["5m"], "rollups_1h", deleted["1h"],
-			"flows_1m", deleted["flows_1m"], "flows_1h", deleted["flows_1h"], "seconds", time.Since(start).Seconds())
+			"flows_1m", deleted["flows_1m"], "flows_1h", deleted["flows_1h"], "alerts", deleted["alert"],
+			"seconds", time.Since(start).Seconds())
 	}
 	if err != nil {
 		return deleted, fmt.Errorf("store: retention: %w", err)

@@ -1,6 +1,7 @@
 // Package store is the appliance's embedded database, on bbolt: the last state of every
 // device, the events, the metric series as raw samples plus 5-minute and 1-hour rollups, and
-// the flow collector's 1-minute and 1-hour flow rollups (flows.go).
+// the flow collector's 1-minute and 1-hour flow rollups (flows.go), and the correlator's
+// alerts, their histories and the silences (alerts.go).
 //
 // Writes are grouped: every Write is queued, one committer goroutine commits all the batches
 // waiting (up to Config.MaxBatch records) in one transaction with one fsync, and then returns
@@ -58,9 +59,15 @@ var (
 	bFlows1m = []byte("flows1m")
 	bFlows1h = []byte("flows1h")
 
+	bAlerts       = []byte("alerts")
+	bAlertsOpen   = []byte("alerts_open")
+	bAlertHistory = []byte("alert_history")
+	bSilences     = []byte("silences")
+
 	kSchema = []byte("schema")
 
-	allBuckets = [][]byte{bMeta, bDevices, bEvents, bRaw, b5m, b1h, bFlows1m, bFlows1h}
+	allBuckets = [][]byte{bMeta, bDevices, bEvents, bRaw, b5m, b1h, bFlows1m, bFlows1h,
+		bAlerts, bAlertsOpen, bAlertHistory, bSilences}
 )
 
 const (

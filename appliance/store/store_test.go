@@ -347,6 +347,7 @@ func TestRetention(t *testing.T) {
 		"1h":       0,
 		"flows_1m": 0, // TestFlowRetention
 		"flows_1h": 0,
+		"alert":    0, // TestAlertRetention
 	}
 	if !reflect.DeepEqual(deleted, want) {
 		t.Fatalf("deleted %v, want %v", deleted, want)
