@@ -1,22 +1,20 @@
 package flow
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/watchfloor/watchfloor"
 	"github.com/watchfloor/watchfloor/collectors/flow/decoder"
+	"github.com/watchfloor/watchfloor/internal/capfile"
 )
 
 // ReplayStats counts what Replay read and decoded.
@@ -37,20 +35,19 @@ type ReplayStats struct {
 // Well-known ports, for captures whose destination port no listener of the config has.
 var wellKnownPorts = map[uint16]int{2055: protoNetFlow, 4739: protoNetFlow, 9995: protoNetFlow, 9996: protoNetFlow, 6343: protoSFlow}
 
-const (
-	replayBatch    = 64      // datagrams decoded between two flushes to the sink
-	progressEvery  = 1 << 20 // bytes between two progress calls
-	replayMaxFrame = 1 << 18 // larger capture records are skipped
-)
+// replayBatch is how many datagrams are decoded between two flushes to the sink.
+const replayBatch = 64
 
-// Replay decodes a pcap or pcapng capture of exporter datagrams (UDP to any port, over
+// Replay decodes a pcap or pcapng capture (gzipped or not) of exporter datagrams (UDP to any port, over
 // Ethernet, raw IP, Linux cooked or BSD loopback framing) through the same decode and
 // enrich path as the sockets, with the capture timestamps as the receive times, calling
 // sink with worker 0. NetFlow/IPFIX and sFlow are told apart by the UDP destination port:
 // the configured listeners' ports, then 2055, 4739, 9995, 9996 (NetFlow) and 6343 (sFlow),
 // then the version field. Templates expire by capture time. progress, when not nil, is
-// called now and then with the bytes read so far and the size of r (from a Size() int64
-// method, or Stat for a regular file; -1 when unknown).
+// called with the bytes read so far and the size of r (capfile.Each: once the header is
+// read, every MiB and at the end; the size from a Size() int64 method, or Stat for a
+// regular file; -1 when unknown). A capture cut in the middle of a record is not an error:
+// ReplayStats.Truncated says so.
 //
 // Replay must not run while Run does on the same collector (the sink's worker 0 would be
 // called from two goroutines); use NewReplayer for a collector that only replays.
@@ -64,96 +61,20 @@ func (c *Collector) Replay(ctx context.Context, r io.Reader, sink Sink, progress
 	}
 	defer c.replaying.Store(false)
 
-	total := int64(-1)
-	switch f := r.(type) {
-	case interface{ Size() int64 }: // bytes.Reader, strings.Reader, io.SectionReader, wrappers
-		total = f.Size()
-	case interface{ Stat() (os.FileInfo, error) }: // os.File
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			total = fi.Size()
-		}
-	}
-	cr := &countingReader{r: r}
-	br := bufio.NewReaderSize(cr, 1<<16)
-	magic, err := br.Peek(4)
-	if err != nil {
-		return st, fmt.Errorf("flow: replay: reading the capture header: %w", err)
-	}
-	type source interface {
-		ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	}
-	var (
-		src      source
-		linkType func(ci *gopacket.CaptureInfo) layers.LinkType
-	)
-	if binary.LittleEndian.Uint32(magic) == 0x0A0D0D0A {
-		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
-		if err != nil {
-			return st, fmt.Errorf("flow: replay: %w", err)
-		}
-		src = ng
-		linkType = func(ci *gopacket.CaptureInfo) layers.LinkType {
-			if i, err := ng.Interface(ci.InterfaceIndex); err == nil {
-				return i.LinkType
-			}
-			return ng.LinkType()
-		}
-	} else {
-		pr, err := pcapgo.NewReader(br)
-		if err != nil {
-			return st, fmt.Errorf("flow: replay: %w", err)
-		}
-		src = pr
-		lt := pr.LinkType()
-		linkType = func(*gopacket.CaptureInfo) layers.LinkType { return lt }
-	}
-
 	w := c.newWorker(0)
 	cs := &countingSink{sink: sink, st: &st}
 	pending := 0
-	flush := func() {
-		w.deliver(w.out, cs)
-		pending = 0
-	}
 	var lastExpire time.Time
-	nextProgress := int64(progressEvery)
-	if progress != nil {
-		progress(0, total)
-	}
-	for {
-		if st.Packets%1024 == 0 && ctx.Err() != nil {
-			flush()
-			return st, ctx.Err()
-		}
-		data, ci, err := src.ZeroCopyReadPacketData()
-		if err != nil {
-			flush()
-			if progress != nil {
-				progress(cr.n, total)
-			}
-			if errors.Is(err, io.EOF) {
-				return st, nil
-			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				st.Truncated = true
-				return st, nil
-			}
-			return st, fmt.Errorf("flow: replay: record %d: %w", st.Packets+1, err)
-		}
-		st.Packets++
-		if progress != nil && cr.n >= nextProgress {
-			progress(cr.n, total)
-			nextProgress = cr.n + progressEvery
-		}
-		src, dstPort, payload, ok := udpPayload(linkType(&ci), data)
+	cst, err := capfile.Each(ctx, r, progress, func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
+		src, dstPort, payload, ok := udpPayload(lt, data)
 		if !ok || ci.CaptureLength < ci.Length {
 			st.Skipped++
-			continue
+			return
 		}
 		proto, ok := replayProto(c.ports, dstPort, payload)
 		if !ok {
 			st.Skipped++
-			continue
+			return
 		}
 		ts := ci.Timestamp
 		if st.First.IsZero() {
@@ -177,9 +98,16 @@ func (c *Collector) Replay(ctx context.Context, r io.Reader, sink Sink, progress
 			st.Errors++
 		}
 		if pending++; pending >= replayBatch {
-			flush()
+			w.deliver(w.out, cs)
+			pending = 0
 		}
+	})
+	w.deliver(w.out, cs)
+	st.Packets, st.Truncated = cst.Records, cst.Truncated
+	if err != nil {
+		return st, fmt.Errorf("flow: replay: %w", err)
 	}
+	return st, nil
 }
 
 // countingSink counts what Replay hands to the sink.
@@ -196,17 +124,6 @@ func (s *countingSink) HandleFlows(worker int, flows []watchfloor.Flow) {
 func (s *countingSink) PutSamples(x []watchfloor.Sample) {
 	s.st.Samples += int64(len(x))
 	s.sink.PutSamples(x)
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // replayProto tells which decoder a datagram to dstPort goes to.

@@ -1,21 +1,18 @@
 package packet
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
 
 	"github.com/watchfloor/watchfloor"
+	"github.com/watchfloor/watchfloor/internal/capfile"
 )
 
 // ReplayStats counts what Replay read.
@@ -29,11 +26,6 @@ type ReplayStats struct {
 	First, Last  time.Time
 	Truncated    bool // the capture ended in the middle of a record
 }
-
-const (
-	progressEvery  = 1 << 20 // bytes between two progress calls
-	replayMaxFrame = 1 << 18 // larger capture records are counted as errors by pcapgo
-)
 
 // filters holds the filter compiled for each link type met in a file or source.
 type filters struct {
@@ -64,12 +56,14 @@ func (f *filters) match(lt layers.LinkType, data []byte) ([]byte, bool) {
 	return data[:min(n, len(data))], true
 }
 
-// Replay reads a pcap or pcapng capture (pcapgo: Ethernet, raw IP, Linux SLL and SLL2 link
+// Replay reads a pcap or pcapng capture, gzipped or not (pcapgo: Ethernet, raw IP, Linux SLL and SLL2 link
 // types) through the same filter, sampling and decoding as live capture, with the capture
 // timestamps as time, calling sink with worker 0. Interval summaries come by packet time, and
 // whatever is pending is flushed at the end. No privileges are needed. progress, when not
-// nil, is called now and then with the bytes read so far and the size of r (from a Size()
-// method, or Stat for a regular file; -1 when unknown).
+// nil, is called with the bytes read so far and the size of r (capfile.Each: once the
+// header is read, every MiB and at the end; the size from a Size() method, or Stat for a
+// regular file; -1 when unknown). A capture cut in the middle of a record is not an error:
+// ReplayStats.Truncated says so.
 //
 // Replay must not run while Run, RunSource or another Replay does on the same collector;
 // use NewReplayer for a collector that only replays.
@@ -80,94 +74,17 @@ func (c *Collector) Replay(ctx context.Context, r io.Reader, sink Sink, progress
 	}
 	defer c.busy.Store(false)
 
-	total := int64(-1)
-	switch f := r.(type) {
-	case interface{ Size() int64 }:
-		total = f.Size()
-	case interface{ Stat() (os.FileInfo, error) }:
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			total = fi.Size()
-		}
-	}
 	name := "replay"
 	if f, ok := r.(interface{ Name() string }); ok {
 		name = f.Name()
 	}
-	cr := &countingReader{r: r}
-	br := bufio.NewReaderSize(cr, 1<<16)
-	magic, err := br.Peek(4)
-	if err != nil {
-		return st, fmt.Errorf("packet: replay: reading the capture header: %w", err)
-	}
-	var (
-		src interface {
-			ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-		}
-		linkType func(ifIndex int) layers.LinkType
-	)
-	if binary.LittleEndian.Uint32(magic) == 0x0A0D0D0A {
-		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
-		if err != nil {
-			return st, fmt.Errorf("packet: replay: %w", err)
-		}
-		src = ng
-		linkType = func(ifIndex int) layers.LinkType {
-			if i, err := ng.Interface(ifIndex); err == nil {
-				return i.LinkType
-			}
-			return ng.LinkType()
-		}
-	} else {
-		pr, err := pcapgo.NewReader(br)
-		if err != nil {
-			return st, fmt.Errorf("packet: replay: %w", err)
-		}
-		pr.SetSnaplen(replayMaxFrame)
-		src = pr
-		lt := pr.LinkType()
-		linkType = func(int) layers.LinkType { return lt }
-	}
-
 	cs := &countingSink{sink: sink}
 	w := c.newWorker(0, name, cs)
 	f := &filters{expr: c.cfg.Filter, snap: uint32(c.cfg.SnapLen), progs: map[layers.LinkType]*bpf.VM{}}
-	nextProgress := int64(progressEvery)
-	if progress != nil {
-		progress(0, total)
-	}
-	finish := func() {
-		w.flush(st.Last)
-		st.Observations = cs.n
-		if progress != nil {
-			progress(cr.n, total)
-		}
-	}
-	for {
-		if st.Packets%1024 == 0 && ctx.Err() != nil {
-			finish()
-			return st, ctx.Err()
-		}
-		data, ci, err := src.ZeroCopyReadPacketData()
-		if err != nil {
-			finish()
-			switch {
-			case errors.Is(err, io.EOF):
-				return st, nil
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				st.Truncated = true
-				return st, nil
-			}
-			return st, fmt.Errorf("packet: replay: record %d: %w", st.Packets+1, err)
-		}
-		st.Packets++
-		if progress != nil && cr.n >= nextProgress {
-			progress(cr.n, total)
-			nextProgress = cr.n + progressEvery
-		}
-		lt := linkType(ci.InterfaceIndex)
+	cst, err := capfile.Each(ctx, r, progress, func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
 		if _, ok := filterLink(lt, false); !ok {
 			st.Unsupported++
-			continue
+			return
 		}
 		if st.First.IsZero() {
 			st.First = ci.Timestamp
@@ -175,7 +92,14 @@ func (c *Collector) Replay(ctx context.Context, r io.Reader, sink Sink, progress
 		st.Last = ci.Timestamp
 		w.source0(f, lt, data, ci)
 		st.Filtered, st.Sampled, st.Errors = int64(w.filtered), int64(w.sampled), int64(w.errs)
+	})
+	st.Packets, st.Truncated = cst.Records, cst.Truncated
+	w.flush(st.Last)
+	st.Observations = cs.n
+	if err != nil {
+		return st, fmt.Errorf("packet: replay: %w", err)
 	}
+	return st, nil
 }
 
 // source0 filters one frame of a file or source and, when it passes, samples and decodes it.
@@ -239,15 +163,4 @@ type countingSink struct {
 func (s *countingSink) HandleObservations(worker int, obs []watchfloor.Observation) {
 	s.n += int64(len(obs))
 	s.sink.HandleObservations(worker, obs)
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
