@@ -42,6 +42,14 @@ func (c *Console) routes() http.Handler {
 	api("GET /api/v1/backup", c.getBackup)
 	api("GET /api/v1/flows/top", c.getFlowsTop)
 	api("GET /api/v1/observations", c.getObservations)
+	api("GET /api/v1/alerts", c.getAlerts)
+	api("GET /api/v1/alerts/{id}", c.getAlert)
+	api("POST /api/v1/alerts/{id}/ack", c.alertAction("ack", Alerts.Ack))
+	api("POST /api/v1/alerts/{id}/resolve", c.alertAction("resolve", Alerts.Resolve))
+	api("GET /api/v1/silences", c.getSilences)
+	api("POST /api/v1/silences", c.postSilence)
+	api("DELETE /api/v1/silences/{id}", c.deleteSilence)
+	api("GET /api/v1/rules", c.getRules)
 	mux.Handle("GET /api/v1/stream", c.auth(c.stream, true))
 	api("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
@@ -62,7 +70,8 @@ func (c *Console) healthz(w http.ResponseWriter, r *http.Request) {
 
 // auth lets a request through when it carries the token: in the Authorization header
 // ("Bearer <token>"), or, when query is true, in the token query parameter (kiosk
-// browsers cannot set headers on a WebSocket).
+// browsers cannot set headers on a WebSocket). The request carries the identity the token
+// stands for (identity(ctx)): "admin" for the one API token.
 func (c *Console) auth(next http.HandlerFunc, query bool) http.Handler {
 	want := sha256.Sum256([]byte(c.deps.Token.Reveal()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +90,7 @@ func (c *Console) auth(next http.HandlerFunc, query bool) http.Handler {
 			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
 			return
 		}
-		next(w, r)
+		next(w, r.WithContext(withIdentity(r.Context(), adminIdentity)))
 	})
 }
 

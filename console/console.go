@@ -3,7 +3,7 @@
 //
 // The console only reads state and streams changes. The appliance primes it from the store
 // (New), then tells it what changed (PublishDevice, PublishEvents, PublishStats,
-// PublishFlows, PublishFlowsLive). The hub
+// PublishFlows, PublishFlowsLive, PublishAlert). The hub
 // keeps the current state in memory, sends each new WebSocket client a snapshot, and then
 // every change, encoded once and shared by all clients. Publishing never waits for a client:
 // one whose send queue is full is dropped and counted.
@@ -49,6 +49,11 @@ type Deps struct {
 	// ObsRing); nil when there is no packet capture. When it is a prometheus.Collector (an
 	// ObsRing is), the console registers it on Registerer.
 	Observations Observations
+	// Alerts is the correlator's alert state, Rules its loaded rules; nil when there is no
+	// correlator (their endpoints answer 404). New primes the stream with the open alerts;
+	// the appliance then calls PublishAlert on every change.
+	Alerts Alerts
+	Rules  Rules
 }
 
 // Console serves the API, the stream and the wall.
@@ -143,6 +148,9 @@ func newConsole(cfg Config, deps Deps, now func() time.Time) (*Console, error) {
 	}
 	c.hub.now = now
 	c.hub.prime(devices, events)
+	if deps.Alerts != nil {
+		c.hub.primeAlerts(deps.Alerts.List(AlertQuery{State: StateOpen, Limit: maxHubAlerts}))
+	}
 	c.handler = c.routes()
 	return c, nil
 }
@@ -180,6 +188,12 @@ func (c *Console) PublishDevice(d watchfloor.Device) { c.hub.publishDevice(d) }
 // PublishEvents streams events once they are committed (their IDs set). It never blocks on
 // a client.
 func (c *Console) PublishEvents(evs []watchfloor.Event) { c.hub.publishEvents(evs) }
+
+// PublishAlert streams a change of an alert (new, updated, acknowledged, silenced,
+// suppressed, resolved) to the walls; call it on every change, in the order of the changes.
+// The hub keeps the open ones for the snapshot of new clients and forgets resolved ones. It
+// never blocks on a client.
+func (c *Console) PublishAlert(a watchfloor.Alert) { c.hub.publishAlert(a) }
 
 // PublishStats streams the appliance's ingest and packet capture counters; call it every
 // few seconds. The console derives the rates from the previous call.

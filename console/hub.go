@@ -51,6 +51,10 @@ type (
 		Topology     []watchfloor.Link   `json:"topology"`
 		Stats        Stats               `json:"stats"`
 		Flows        *flowSummary        `json:"flows"` // null until a flow rollup arrives
+		// The open alerts, the most severe and newest first, at most snapshotAlerts of the
+		// AlertsOpen the hub holds; null when there is no correlator.
+		Alerts     []streamAlert `json:"alerts"`
+		AlertsOpen int           `json:"alerts_open"`
 	}
 	deviceMsg struct {
 		Type   string            `json:"type"` // "device"
@@ -83,9 +87,13 @@ type hub struct {
 
 	mu      sync.Mutex
 	devices map[string]watchfloor.Device // values are never mutated once stored
-	events  []watchfloor.Event           // the last maxEvents, oldest first
-	links   []watchfloor.Link
-	stats   Stats
+	alerts  map[uint64]streamAlert       // the open alerts, at most maxHubAlerts
+	// correlator is set once alerts are primed or published: the snapshot's alerts are
+	// then a list, not null.
+	correlator bool
+	events     []watchfloor.Event // the last maxEvents, oldest first
+	links      []watchfloor.Link
+	stats      Stats
 	// The latest closed and live flow rollups, and the one of them the walls show.
 	flowClosed, flowLive, flowShown *flowSummary
 	version                         uint64 // counts changes, keys the snapshot cache
@@ -109,6 +117,7 @@ func newHub(site string, queue int, staleAfter time.Duration, m *metrics, log *s
 	return &hub{
 		log: log, m: m, queue: queue, site: site, staleAfter: staleAfter, now: time.Now,
 		devices: make(map[string]watchfloor.Device),
+		alerts:  make(map[uint64]streamAlert),
 		clients: make(map[*client]struct{}),
 		stats:   Stats{Capture: []CaptureStats{}},
 	}
@@ -259,6 +268,7 @@ func (h *hub) serve(conn *websocket.Conn) {
 		Type: "snapshot", Site: h.site, StaleAfterMS: h.staleAfter.Milliseconds(),
 		Devices: h.deviceListLocked(), Topology: nonNil(h.links), Stats: h.stats, Flows: h.flowShown,
 		Events: slices.Clone(h.events[max(0, len(h.events)-snapshotEvents):]),
+		Alerts: h.snapshotAlertsLocked(), AlertsOpen: len(h.alerts),
 	}
 	h.clients[c] = struct{}{}
 	h.m.wsClients.Inc()

@@ -16,6 +16,13 @@ type metrics struct {
 	// reason (old: older than the last of their kind; invalid: no start or step).
 	flowRollups *prometheus.CounterVec
 	flowIgnored *prometheus.CounterVec
+	// Alert changes received for the walls, the open alerts the hub holds, and changes not
+	// streamed, by reason (old: older than the alert's last change; over_cap: the hub holds
+	// maxHubAlerts more important ones; invalid: no ID).
+	alertDeltas  prometheus.Counter
+	alertsOpen   prometheus.Gauge
+	alertIgnored *prometheus.CounterVec
+	alertEvicted prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,6 +51,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "watchfloor_console_flow_rollups_ignored_total",
 			Help: "Flow rollups not shown, by reason (old: older than the last of their kind; invalid).",
 		}, []string{"reason"}),
+		alertDeltas: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchfloor_console_alert_changes_total",
+			Help: "Alert changes received for the wall stream.",
+		}),
+		alertsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "watchfloor_console_alerts_open",
+			Help: "Open (firing or acknowledged) alerts the wall stream holds.",
+		}),
+		alertIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchfloor_console_alert_changes_ignored_total",
+			Help: "Alert changes not streamed, by reason (old, over_cap, invalid).",
+		}, []string{"reason"}),
+		alertEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchfloor_console_alerts_evicted_total",
+			Help: "Open alerts the stream's snapshot forgot to make room for more important ones.",
+		}),
+	}
+	for _, r := range []string{"old", "over_cap", "invalid"} {
+		m.alertIgnored.WithLabelValues(r)
 	}
 	for _, k := range []string{"closed", "live"} {
 		m.flowRollups.WithLabelValues(k)
@@ -51,7 +77,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{"old", "invalid"} {
 		m.flowIgnored.WithLabelValues(r)
 	}
-	for _, c := range []prometheus.Collector{m.wsClients, m.wsDropped, m.wsMessages, m.httpReqs, m.flowRollups, m.flowIgnored} {
+	for _, c := range []prometheus.Collector{m.wsClients, m.wsDropped, m.wsMessages, m.httpReqs, m.flowRollups, m.flowIgnored,
+		m.alertDeltas, m.alertsOpen, m.alertIgnored, m.alertEvicted} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("console: register metrics: %w", err)
 		}

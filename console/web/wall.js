@@ -10,6 +10,9 @@ const SEVERITY = ["info", "low", "medium", "high", "critical"];
 const state = {
   site: "", devices: new Map(), events: [], links: [], stats: null, flows: null,
   staleAfter: 60000, lastMessage: 0, live: false, fresh: new Set(), skew: 0,
+  // Open alerts by ID; correlator is false until the stream says there is one. alertsHidden
+  // counts the open alerts the snapshot left out (it carries the most important 500).
+  alerts: new Map(), correlator: false, alertsHidden: 0, freshAlerts: new Set(),
 };
 
 // serverNow is the server's clock as this browser estimates it (walls are not always in sync).
@@ -150,6 +153,9 @@ function handle(msg) {
       state.stats = msg.stats || null;
       state.flows = msg.flows || null;
       state.skew = Date.parse(msg.server_time) - Date.now() || 0;
+      state.correlator = Array.isArray(msg.alerts);
+      state.alerts = new Map((msg.alerts || []).map((a) => [a.id, Object.assign(a, { started_ms: Date.parse(a.started_at) || 0 })]));
+      state.alertsHidden = Math.max(0, (msg.alerts_open || 0) - state.alerts.size);
       state.live = true;
       setConn("live", "live");
       break;
@@ -173,19 +179,44 @@ function handle(msg) {
     case "flows":
       state.flows = msg.flows || null;
       break;
+    case "alert":
+      alertChanged(msg.alert);
+      schedule(false);
+      return;
     default:
       return;
   }
   schedule();
 }
 
+// alertChanged applies one alert delta: open alerts are kept, resolved ones removed.
+function alertChanged(a) {
+  if (!a || !a.id) return;
+  state.correlator = true;
+  if (a.state === "firing" || a.state === "acknowledged") {
+    a.started_ms = Date.parse(a.started_at) || 0;
+    if (!state.alerts.has(a.id)) state.freshAlerts.add(a.id);
+    state.alerts.set(a.id, a);
+  } else if (!state.alerts.delete(a.id) && state.alertsHidden > 0) {
+    state.alertsHidden--;
+  }
+}
+
 // schedule renders soon, at most a few times a second however fast deltas arrive, and in an
-// animation frame, so that a burst of deltas costs one render.
-let pending = false, lastRender = 0;
-function schedule() {
+// animation frame, so that a burst of deltas costs one render. all=false renders the alerts
+// panel (and the panels that share its column) only: a burst of alert changes leaves the
+// device tiles alone.
+let pending = false, lastRender = 0, renderAll = false;
+function schedule(all = true) {
+  renderAll = renderAll || all;
   if (pending) return;
   pending = true;
-  setTimeout(() => requestAnimationFrame(() => { pending = false; render(); }), Math.max(0, lastRender + 250 - Date.now()));
+  setTimeout(() => requestAnimationFrame(() => {
+    pending = false;
+    const full = renderAll;
+    renderAll = false;
+    if (full) render(); else renderAlertColumn();
+  }), Math.max(0, lastRender + 250 - Date.now()));
 }
 
 // ---- rendering -------------------------------------------------------------
@@ -199,8 +230,18 @@ function render() {
   renderLinks(devices);
   renderFlows();
   renderCapture();
+  renderAlerts();
   renderEvents();
+  fitRows($("links"));
   fit();
+}
+
+// renderAlertColumn re-renders the alerts and refits the lists beside them.
+function renderAlertColumn() {
+  lastRender = Date.now();
+  renderAlerts();
+  fitRows($("links"));
+  fitRows($("events"));
 }
 
 // fit picks the least dense layout in which every tile is on the screen, with tiles as wide
@@ -399,6 +440,7 @@ function talkerList(ol, rows, key, note) {
 
 // fitRows hides the rows of a clipped list that do not fit whole, rather than cut one in half.
 function fitRows(ol) {
+  for (const li of ol.children) li.hidden = false; // measure every row afresh
   const bottom = ol.getBoundingClientRect().bottom;
   let over = false;
   for (const li of ol.children) {
@@ -419,6 +461,108 @@ function renderEvents() {
   }));
   state.fresh.clear();
   fitRows($("events"));
+}
+
+// ---- alerts ------------------------------------------------------------------
+const SEV_RANK = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+const SEV_WORD = { info: "info", low: "low", medium: "med", high: "high", critical: "crit" };
+const MAX_ALERT_ROWS = 6; // rows of the panel; the rest are summed up in one line
+const MAX_WALL_ALERTS = 2500; // alerts the page keeps (the server holds at most 2000)
+
+const sevRank = (a) => SEV_RANK[a.severity] ?? 0;
+const muted = (a) => !!(a.silenced || a.suppressed_by);
+
+// compareAlerts puts first what needs a human: alerts not muted, the most severe, firing
+// before acknowledged, the newest.
+function compareAlerts(a, b) {
+  return muted(a) - muted(b) || sevRank(b) - sevRank(a) ||
+    (a.state === "acknowledged") - (b.state === "acknowledged") ||
+    b.started_ms - a.started_ms || b.id - a.id;
+}
+
+// alertAge writes how long an alert has been going: "<1 min", "12 min", "3 h 5 min", "2 d 4 h".
+function alertAge(startedAt) {
+  let s = (serverNow() - Date.parse(startedAt)) / 1000;
+  if (Number.isNaN(s)) return "–";
+  s = Math.max(0, s); // a start a moment "ahead" is the clocks' skew: it is new
+  const m = Math.floor(s / 60), h = Math.floor(m / 60), d = Math.floor(h / 24);
+  if (m < 1) return "<1 min";
+  if (h < 1) return `${m} min`;
+  if (d < 1) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
+}
+
+function entityText(e) {
+  e = e || {};
+  return [e.device && e.interface ? `${e.device} ${e.interface}` : e.device, !e.device ? e.host : null, e.site].filter(Boolean).join(" · ");
+}
+
+function renderAlerts() {
+  document.body.classList.toggle("no-alerts", !state.correlator);
+  if (!state.correlator) return;
+  let list = [...state.alerts.values()].sort(compareAlerts);
+  if (list.length > MAX_WALL_ALERTS) {
+    // Keep the most important; the server's snapshot holds the rest if the page reloads.
+    for (const a of list.slice(MAX_WALL_ALERTS)) state.alerts.delete(a.id);
+    list = list.slice(0, MAX_WALL_ALERTS);
+  }
+  const total = list.length + state.alertsHidden;
+  const active = list.filter((a) => !muted(a));
+  const crit = active.filter((a) => a.severity === "critical").length;
+  const countEl = $("al-count");
+  countEl.textContent = total ? `${total} open` + (crit ? ` · ${crit} critical` : "") +
+    (list.length - active.length ? ` · ${list.length - active.length} muted` : "") : "";
+  countEl.classList.toggle("crit", crit > 0);
+  $("al-none").hidden = total > 0;
+  // The newest critical alert that is not muted stands out.
+  let newest = null;
+  for (const a of active) {
+    if (a.severity === "critical" && (!newest || a.started_ms > newest.started_ms)) newest = a;
+  }
+  const shown = list.length > MAX_ALERT_ROWS ? list.slice(0, MAX_ALERT_ROWS - 1) : list;
+  const rows = shown.map((a) => alertRow(a, a === newest));
+  const rest = list.slice(shown.length);
+  if (rest.length || state.alertsHidden) {
+    const by = {};
+    for (const a of rest) by[a.severity] = (by[a.severity] || 0) + 1;
+    const parts = ["critical", "high", "medium", "low", "info"].filter((s) => by[s]).map((s) => `${by[s]} ${s}`);
+    rows.push(el("li", { class: "al more" }, el("b", {}, `+${rest.length + state.alertsHidden} more`),
+      parts.length ? " · " + parts.join(" · ") : ""));
+  }
+  $("al-list").replaceChildren(...rows);
+  state.freshAlerts.clear();
+}
+
+function alertRow(a, newest) {
+  const sev = SEV_RANK[a.severity] !== undefined ? a.severity : "info";
+  const acked = a.state === "acknowledged";
+  const cls = ["al", sev, acked ? "acknowledged" : "firing"];
+  if (muted(a)) cls.push("muted");
+  if (newest) cls.push("newest");
+  if (state.freshAlerts.has(a.id) && !newest) cls.push("fresh");
+  // Why a muted alert is muted: its root cause, by title when the wall has it, or its silence.
+  let why = null;
+  if (a.suppressed_by) {
+    const root = state.alerts.get(a.suppressed_by);
+    why = el("span", {}, "suppressed by ", el("b", {}, root ? root.title : `alert #${a.suppressed_by}`));
+  } else if (a.silenced) {
+    why = el("span", {}, "silenced", a.silence_id ? ` (${a.silence_id})` : "");
+  }
+  const notes = [];
+  if (a.suppressed_count) notes.push(`root cause of ${a.suppressed_count}`);
+  if (a.flapping) notes.push("flapping");
+  if (a.count > 1) notes.push(`×${count(a.count)}`);
+  const st = muted(a) ? el("span", { class: "st muted" }, a.suppressed_by ? "suppressed" : "silenced")
+    : acked ? el("span", { class: "st ack", title: a.acked_at ? "acknowledged at " + since(a.acked_at) : null }, "✓ ack " + (a.acked_by || ""))
+      : el("span", { class: "st" }, "firing");
+  const sub = why ? [why, entityText(a.entity) ? " · " + entityText(a.entity) : ""]
+    : [entityText(a.entity) || a.rule, notes.length ? " · " + notes.join(" · ") : ""];
+  return el("li", { class: cls.join(" "), "data-id": a.id, "data-severity": sev, title: `${a.rule_title || a.rule} — ${a.title}` },
+    el("span", { class: "sev" }, el("span", { class: "shape", "aria-hidden": "true" }), SEV_WORD[sev]),
+    el("div", { class: "main" },
+      el("div", { class: "title" }, newest ? el("span", { class: "tag" }, "NEW") : null, a.title || a.rule),
+      el("div", { class: "al-sub" }, st, el("span", { class: "what" }, ...sub))),
+    el("b", { class: "age", title: "since " + since(a.started_at) }, alertAge(a.started_at)));
 }
 
 // ---- packet capture ----------------------------------------------------------
