@@ -31,6 +31,7 @@ import (
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/collectors/snmp/trap"
 	"github.com/watchfloor/watchfloor/console"
+	"github.com/watchfloor/watchfloor/correlator/alerts"
 )
 
 // Files in the data directory.
@@ -84,6 +85,7 @@ type Appliance struct {
 	rollups *rollup.Aggregator // with flows
 	packets *packet.Collector  // nil without interfaces (or the lab's mirror port)
 	obsRing *console.ObsRing   // recent observations, with packets
+	alerts  *alerts.Manager    // the alert lifecycle (rules fire into it)
 	// labMirror is the lab's mirror port, which the packet collector reads in lab mode.
 	labMirror *lab.PacketSource
 	// flowsSince is when the flow collector started, for the wall's rates of the first minute.
@@ -183,14 +185,18 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 		return nil, err
 	}
 
+	if a.alerts, err = alerts.New(cfg.Correlator.Alerts, a.store, time.Now, a.log, a.reg); err != nil {
+		return nil, err
+	}
 	a.console, err = console.New(cfg.Console, console.Deps{
 		Store: a.store, Token: a.token, Site: cfg.Site,
 		Log: a.log, Gatherer: a.reg, Registerer: a.reg,
-		Health: a.health, Observations: observations,
+		Health: a.health, Observations: observations, Alerts: alertsAPI{a.alerts},
 	})
 	if err != nil {
 		return nil, err
 	}
+	a.alerts.Subscribe(a.console.PublishAlert)
 	a.ingest = newIngest(cfg.IngestQueue, a.store, wallPublisher{a.console, &a.flowsSince}, a.log, a.reg)
 	a.opts.Config = cfg
 	return a, nil
@@ -226,6 +232,9 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	consoleErr := make(chan error, 1)
 
 	parts.Go(func() { _ = a.store.Run(storeCtx) })
+	// The alert Manager writes until the store closes: it stops with it, after a last write.
+	parts.Go(func() { _ = a.alerts.Run(storeCtx) })
+	parts.Go(func() { a.tickAlerts(storeCtx) })
 	if err := a.console.Listen(); err != nil {
 		return fmt.Errorf("appliance: console: %w", err)
 	}

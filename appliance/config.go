@@ -19,19 +19,21 @@ import (
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/collectors/snmp/trap"
 	"github.com/watchfloor/watchfloor/console"
+	"github.com/watchfloor/watchfloor/correlator/alerts"
 )
 
 // Config is the appliance's configuration file. Every key is documented in docs/config.md.
 type Config struct {
-	Site         string         `yaml:"site"`
-	PollInterval time.Duration  `yaml:"poll_interval"`
-	SNMP         SNMPConfig     `yaml:"snmp"`
-	Devices      []snmp.Target  `yaml:"devices"`
-	Traps        trap.Config    `yaml:"traps"`
-	Flow         FlowConfig     `yaml:"flow"`
-	Packets      packet.Config  `yaml:"packets"`
-	Store        store.Config   `yaml:"store"`
-	Console      console.Config `yaml:"console"`
+	Site         string           `yaml:"site"`
+	PollInterval time.Duration    `yaml:"poll_interval"`
+	SNMP         SNMPConfig       `yaml:"snmp"`
+	Devices      []snmp.Target    `yaml:"devices"`
+	Traps        trap.Config      `yaml:"traps"`
+	Flow         FlowConfig       `yaml:"flow"`
+	Packets      packet.Config    `yaml:"packets"`
+	Correlator   CorrelatorConfig `yaml:"correlator"`
+	Store        store.Config     `yaml:"store"`
+	Console      console.Config   `yaml:"console"`
 	// IngestQueue is how many collector batches may wait for the store before new ones are
 	// dropped (and counted).
 	IngestQueue int `yaml:"ingest_queue"`
@@ -53,6 +55,12 @@ type FlowConfig struct {
 	Rollups     rollup.Config `yaml:"rollups"`
 }
 
+// CorrelatorConfig is the correlator's block: for now the alert lifecycle (the rule engine
+// joins it with issue #5).
+type CorrelatorConfig struct {
+	Alerts alerts.Config `yaml:"alerts"`
+}
+
 // Enabled says whether any flow listener is configured.
 func (f FlowConfig) Enabled() bool { return len(f.NetFlow)+len(f.SFlow) > 0 }
 
@@ -70,6 +78,7 @@ func DefaultConfig() Config {
 		},
 		Flow:        FlowConfig{Config: flow.DefaultConfig(), Rollups: rollup.DefaultConfig()},
 		Packets:     packet.DefaultConfig(),
+		Correlator:  CorrelatorConfig{Alerts: alerts.DefaultConfig()},
 		Store:       store.DefaultConfig(),
 		Console:     console.DefaultConfig(),
 		IngestQueue: 4096,
@@ -113,6 +122,7 @@ func (c Config) validate() []fieldError {
 	add("flow.", texts(c.Flow.Validate()))
 	add("flow.rollups.", texts(c.Flow.Rollups.Validate()))
 	add("packets.", texts(c.Packets.Validate()))
+	add("correlator.alerts.", texts(c.Correlator.Alerts.Validate()))
 	add("store.", texts(c.Store.Validate()))
 	add("console.", texts(c.Console.Validate()))
 	return errs
