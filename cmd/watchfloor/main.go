@@ -3,7 +3,8 @@
 //	watchfloor [run] [-config FILE] [-data DIR] [-listen ADDR]   the command center (lab site without -config)
 //	watchfloor config check FILE                                  validate a configuration
 //	watchfloor backup -data DIR -o FILE                           hot backup of the store
-//	watchfloor replay [-config FILE] -data DIR CAPTURE            flow export capture → the store
+//	watchfloor replay [-config FILE] -data DIR CAPTURE            a capture through the flow and packet collectors
+//	watchfloor rules check|test|import-sigma …                    the rule language's tools
 package main
 
 import (
@@ -33,7 +34,10 @@ usage:
   watchfloor backup [-data DIR] -o FILE
         copy the store, consistent even while watchfloor runs
   watchfloor replay [-config FILE] [-site NAME] [-data DIR] CAPTURE.pcap
-        read a capture of NetFlow/IPFIX/sFlow datagrams into the store's flow rollups
+        run a capture through the flow and packet collectors: flow rollups into the store,
+        packet observations summarised
+  watchfloor rules check DIR|FILE | rules test FILE | rules import-sigma FILE|DIR [-o DIR]
+        validate rules (FILE:LINE:COL: FIELD: MSG), run rule tests, convert Sigma rules
 
 environment:
   WATCHFLOOR_TOKEN   the admin API token (otherwise generated once into the data dir)
@@ -63,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "replay":
 		tuneGC()
 		return replayCmd(args, stdout, stderr)
+	case "rules":
+		return rulesCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,44 @@
+package rules
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// Error is one problem of a rule, list or test file, positioned for a human: printed as
+// `FILE:LINE:COL: FIELD: MSG`. Field is the YAML path of what is wrong
+// (detection.selection.dst_ip|cidr, correlation.group-by[1]) or empty.
+type Error struct {
+	File   string
+	Line   int
+	Column int
+	Field  string
+	Msg    string
+}
+
+func (e Error) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Column, e.Field, e.Msg)
+}
+
+// SortErrors orders errors by file, line, column, then text, and drops exact duplicates.
+func SortErrors(errs []Error) []Error {
+	slices.SortStableFunc(errs, func(a, b Error) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
+			cmp.Compare(a.Field, b.Field), cmp.Compare(a.Msg, b.Msg))
+	})
+	return slices.Compact(errs)
+}
+
+// errs collects the problems of one file.
+type errs struct {
+	file string
+	list []Error
+}
+
+func (e *errs) at(line, col int, field, format string, args ...any) {
+	e.list = append(e.list, Error{File: e.file, Line: line, Column: col, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
