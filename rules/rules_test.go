@@ -307,8 +307,9 @@ func TestCorrelationTypes(t *testing.T) {
 	if fmt.Sprint(get("scan_then_bad").Kinds) != "[tcp.syn tcp.syn_ack tcp.rst flow]" {
 		t.Errorf("chained kinds %v", get("scan_then_bad").Kinds)
 	}
-	// Generate: tcp_syn_inbound is used by scan_and_dns, which says generate: true.
-	for name, want := range map[string]bool{"tcp_syn_inbound": true, "flow_from_exporter": false, "port_scan_vertical": false, "scan_then_bad": true, "bad_address_out": false, "interface_down": true} {
+	// Generate: tcp_syn_inbound is used by scan_and_dns, and port_scan_vertical and
+	// bad_address_out by scan_then_bad, both of which say generate: true.
+	for name, want := range map[string]bool{"tcp_syn_inbound": true, "flow_from_exporter": false, "port_scan_vertical": true, "scan_then_bad": true, "bad_address_out": true, "interface_down": true} {
 		if got := get(name).Generate; got != want {
 			t.Errorf("%s: Generate %v, want %v", name, got, want)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/watchfloor/watchfloor/correlator"
 	"github.com/watchfloor/watchfloor/rules"
 )
 
@@ -58,11 +59,8 @@ func rulesTest(p string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%d problems\n", len(errs))
 		return 1
 	}
-	cases := 0
-	for range tf.Tests {
-		cases++
+	if !correlator.WriteTestReport(stdout, p, correlator.RunTests(tf)) {
+		return 1
 	}
-	fmt.Fprintf(stdout, "%s: %d rules, %d test cases parsed and valid\n", p, len(tf.Set.Rules), cases)
-	fmt.Fprintln(stderr, "watchfloor rules test: rule tests need the correlator (issue #5, in progress): not run")
-	return 2
+	return 0
 }
