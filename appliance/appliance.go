@@ -31,6 +31,7 @@ import (
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/collectors/snmp/trap"
 	"github.com/watchfloor/watchfloor/console"
+	"github.com/watchfloor/watchfloor/correlator"
 	"github.com/watchfloor/watchfloor/correlator/alerts"
 )
 
@@ -86,6 +87,7 @@ type Appliance struct {
 	packets *packet.Collector  // nil without interfaces (or the lab's mirror port)
 	obsRing *console.ObsRing   // recent observations, with packets
 	alerts  *alerts.Manager    // the alert lifecycle (rules fire into it)
+	engine  *correlator.Engine // the rules, over every record the collectors hand over
 	// labMirror is the lab's mirror port, which the packet collector reads in lab mode.
 	labMirror *lab.PacketSource
 	// flowsSince is when the flow collector started, for the wall's rates of the first minute.
@@ -188,10 +190,20 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	if a.alerts, err = alerts.New(cfg.Correlator.Alerts, a.store, time.Now, a.log, a.reg); err != nil {
 		return nil, err
 	}
+	if err := checkRulesDir(cfg.Correlator.Rules); err != nil {
+		return nil, err
+	}
+	set, err := loadRules(cfg.Correlator.Rules)
+	if err != nil {
+		return nil, err
+	}
+	if a.engine, err = correlator.New(cfg.Correlator.Config, set, a.alerts, a.log, a.reg); err != nil {
+		return nil, err
+	}
 	a.console, err = console.New(cfg.Console, console.Deps{
 		Store: a.store, Token: a.token, Site: cfg.Site,
 		Log: a.log, Gatherer: a.reg, Registerer: a.reg,
-		Health: a.health, Observations: observations, Alerts: alertsAPI{a.alerts},
+		Health: a.health, Observations: observations, Alerts: alertsAPI{a.alerts}, Rules: rulesAPI{a.engine},
 	})
 	if err != nil {
 		return nil, err
@@ -251,6 +263,20 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	stopStats := a.startStats(ctx)
 
 	var collectorsWG sync.WaitGroup
+	// The engine outlives the collectors (it works off what they queued), and stops before
+	// the alert Manager's last write.
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		if err := a.engine.Run(engineCtx); err != nil {
+			a.log.Error("correlator stopped", "err", err)
+		}
+	}()
+	if dir := a.opts.Config.Correlator.Rules; dir != "" {
+		go a.watchRules(engineCtx, dir)
+	}
 	var flowsDone, rollupsDone <-chan struct{}
 	rollupCtx, stopRollups := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRollups()
@@ -263,13 +289,13 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		collectorsWG.Go(func() { <-packetsDone })
 	}
 	collectorsWG.Go(func() {
-		if err := a.poller.Run(ctx, pollerSink{a.ingest, a.flows}); err != nil {
+		if err := a.poller.Run(ctx, pollerSink{a.ingest, a.flows, a.engine}); err != nil {
 			a.log.Error("snmp poller stopped", "err", err)
 		}
 	})
 	if a.traps != nil {
 		collectorsWG.Go(func() {
-			if err := a.traps.Run(ctx, a.ingest); err != nil {
+			if err := a.traps.Run(ctx, eventSink{a.ingest, a.engine}); err != nil {
 				a.log.Error("trap receiver stopped", "err", err)
 			}
 		})
@@ -296,6 +322,8 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		stopRollups()
 		<-rollupsDone
 	}
+	stopEngine()
+	<-engineDone
 	if a.lab != nil {
 		_ = a.lab.Close()
 		a.lab = nil

@@ -19,6 +19,7 @@ import (
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/collectors/snmp/trap"
 	"github.com/watchfloor/watchfloor/console"
+	"github.com/watchfloor/watchfloor/correlator"
 	"github.com/watchfloor/watchfloor/correlator/alerts"
 )
 
@@ -55,10 +56,13 @@ type FlowConfig struct {
 	Rollups     rollup.Config `yaml:"rollups"`
 }
 
-// CorrelatorConfig is the correlator's block: for now the alert lifecycle (the rule engine
-// joins it with issue #5).
+// CorrelatorConfig is the correlator's block: the rules, the engine, the alert lifecycle.
 type CorrelatorConfig struct {
-	Alerts alerts.Config `yaml:"alerts"`
+	// Rules is a directory of rule files (and lists/): reloaded when it changes, keeping the
+	// last good set. Empty: the built-in detection pack.
+	Rules             string `yaml:"rules"`
+	correlator.Config `yaml:",inline"`
+	Alerts            alerts.Config `yaml:"alerts"`
 }
 
 // Enabled says whether any flow listener is configured.
@@ -78,7 +82,7 @@ func DefaultConfig() Config {
 		},
 		Flow:        FlowConfig{Config: flow.DefaultConfig(), Rollups: rollup.DefaultConfig()},
 		Packets:     packet.DefaultConfig(),
-		Correlator:  CorrelatorConfig{Alerts: alerts.DefaultConfig()},
+		Correlator:  CorrelatorConfig{Config: correlator.DefaultConfig(), Alerts: alerts.DefaultConfig()},
 		Store:       store.DefaultConfig(),
 		Console:     console.DefaultConfig(),
 		IngestQueue: 4096,
@@ -122,6 +126,7 @@ func (c Config) validate() []fieldError {
 	add("flow.", texts(c.Flow.Validate()))
 	add("flow.rollups.", texts(c.Flow.Rollups.Validate()))
 	add("packets.", texts(c.Packets.Validate()))
+	add("correlator.", texts(c.Correlator.Config.Validate()))
 	add("correlator.alerts.", texts(c.Correlator.Alerts.Validate()))
 	add("store.", texts(c.Store.Validate()))
 	add("console.", texts(c.Console.Validate()))

@@ -9,6 +9,7 @@ import (
 	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/console"
+	"github.com/watchfloor/watchfloor/correlator"
 )
 
 // flowLiveEvery is how often the wall gets the minute in progress.
@@ -18,20 +19,29 @@ const flowLiveEvery = 5 * time.Second
 // into the rollup aggregator's shard of that goroutine (no queue, no copy), and the sFlow
 // counter rates into the ingest queue like the poller's.
 type flowSink struct {
-	agg *rollup.Aggregator
-	in  *ingest
+	agg    *rollup.Aggregator
+	in     *ingest
+	engine *correlator.Engine
 }
 
 var _ flow.Sink = flowSink{}
 
-func (s flowSink) HandleFlows(worker int, flows []watchfloor.Flow) { s.agg.Add(worker, flows) }
-func (s flowSink) PutSamples(x []watchfloor.Sample)                { s.in.PutSamples(x) }
+func (s flowSink) HandleFlows(worker int, flows []watchfloor.Flow) {
+	s.agg.Add(worker, flows)
+	s.engine.HandleFlows(worker, flows)
+}
 
-// pollerSink passes what the poller learns to the ingest queue, and each device's inventory
-// (interface names and speeds) to the flow collector's enrichment.
+func (s flowSink) PutSamples(x []watchfloor.Sample) {
+	s.engine.HandleSamples(x)
+	s.in.PutSamples(x)
+}
+
+// pollerSink passes what the poller learns to the correlator and the ingest queue, and each
+// device's inventory (interface names and speeds) to the flow collector's enrichment.
 type pollerSink struct {
 	*ingest
-	flows *flow.Collector
+	flows  *flow.Collector
+	engine *correlator.Engine
 }
 
 var _ snmp.Sink = pollerSink{}
@@ -41,6 +51,28 @@ func (s pollerSink) PutDevice(d watchfloor.Device) {
 		s.flows.UpdateDevice(d)
 	}
 	s.ingest.PutDevice(d)
+}
+
+// The correlator reads the slices before the ingest queue takes them over.
+func (s pollerSink) PutSamples(x []watchfloor.Sample) {
+	s.engine.HandleSamples(x)
+	s.ingest.PutSamples(x)
+}
+
+func (s pollerSink) PutEvents(x []watchfloor.Event) {
+	s.engine.HandleEvents(x)
+	s.ingest.PutEvents(x)
+}
+
+// eventSink is the trap receiver's: events to the correlator, then the ingest queue.
+type eventSink struct {
+	in     *ingest
+	engine *correlator.Engine
+}
+
+func (s eventSink) PutEvents(x []watchfloor.Event) {
+	s.engine.HandleEvents(x)
+	s.in.PutEvents(x)
 }
 
 // mergeFlows is how the store adds two rollups of one interval: rollup.Merge, trimmed to the
@@ -62,7 +94,7 @@ func (a *Appliance) runFlows(ctx, aggCtx context.Context) (collectorDone, aggDon
 	}()
 	go func() {
 		defer close(cd)
-		if err := a.flows.Run(ctx, flowSink{a.rollups, a.ingest}); err != nil {
+		if err := a.flows.Run(ctx, flowSink{a.rollups, a.ingest, a.engine}); err != nil {
 			a.log.Error("flow collector stopped", "err", err)
 		}
 	}()

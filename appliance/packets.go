@@ -8,21 +8,28 @@ import (
 	"github.com/watchfloor/watchfloor/appliance/lab"
 	"github.com/watchfloor/watchfloor/collectors/packet"
 	"github.com/watchfloor/watchfloor/console"
+	"github.com/watchfloor/watchfloor/correlator"
 )
 
 // labMirror names the lab's mirror port as a capture source.
 const labMirror = "lab mirror"
 
-// obsSink takes the packet collector's observations. Until the correlator reads them, the
-// console's ring of recent observations does (it copies what it keeps).
-type obsSink struct{ ring *console.ObsRing }
+// obsSink takes the packet collector's observations to the correlator and to the console's
+// ring of recent observations (which copies what it keeps).
+type obsSink struct {
+	ring   *console.ObsRing
+	engine *correlator.Engine
+}
 
 var (
 	_ packet.Sink   = obsSink{}
 	_ packet.Source = (*lab.PacketSource)(nil)
 )
 
-func (s obsSink) HandleObservations(_ int, obs []watchfloor.Observation) { s.ring.Add(obs) }
+func (s obsSink) HandleObservations(worker int, obs []watchfloor.Observation) {
+	s.engine.HandleObservations(worker, obs)
+	s.ring.Add(obs)
+}
 
 // captureName is how the wall names the packet collector's source.
 func (a *Appliance) captureName() string {
@@ -36,7 +43,7 @@ func (a *Appliance) captureName() string {
 // on the lab's mirror port. The returned channel closes when it has stopped.
 func (a *Appliance) runPackets(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
-	sink := obsSink{a.obsRing}
+	sink := obsSink{a.obsRing, a.engine}
 	go func() {
 		defer close(done)
 		var err error

@@ -174,6 +174,28 @@ func (e *Engine) Swap(set *rules.Set) error {
 // Set returns the rules in use.
 func (e *Engine) Set() *rules.Set { return e.prog.Load().set }
 
+// RuleHits is how often a rule of the current set matched, and when last (event time).
+type RuleHits struct {
+	Rule    *rules.Rule
+	Hits    uint64
+	LastHit time.Time // zero when it never matched
+}
+
+// Hits lists the rules of the current set with their matches since the set was loaded (a
+// Swap starts the counts again).
+func (e *Engine) Hits() []RuleHits {
+	p := e.prog.Load()
+	out := make([]RuleHits, 0, len(p.nodes))
+	for _, n := range p.nodes {
+		h := RuleHits{Rule: n.r, Hits: n.hits.Load()}
+		if ns := n.lastHit.Load(); ns != 0 {
+			h.LastHit = time.Unix(0, ns)
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
 func (e *Engine) getBatch(p *program) *batch {
 	b := e.pool.Get().(*batch)
 	b.prog = p

@@ -43,6 +43,8 @@ func (e *Engine) process(b *batch) {
 
 // matched acts on one match of rule n (a record, or a correlation's firing).
 func (e *Engine) matched(n *ruleNode, v *view) {
+	n.hits.Add(1)
+	n.lastHit.Store(v.t)
 	if n.generate {
 		e.fire(n, v, n.r.Alert.ResolveAfter)
 	}

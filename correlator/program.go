@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/watchfloor/watchfloor/correlator/window"
@@ -44,6 +45,9 @@ type ruleNode struct {
 	lastFire map[string]int64
 
 	matches prometheus.Counter
+	// hits and lastHit (event ns) count the rule's matches for the console's rule list.
+	hits    atomic.Uint64
+	lastHit atomic.Int64
 }
 
 // feed is a correlation reading a rule: pos is the rule's index in the correlation's rules;

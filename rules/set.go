@@ -179,9 +179,16 @@ func NewSet(rules []*Rule, lists *Lists) (*Set, []Error) {
 			r.Category = defaultCategory(r.Kinds)
 		}
 	}
-	// Generate: a rule alerts on its own unless only correlations with generate: false use it.
+	// Generate: a rule alerts on its own unless only correlations with generate: false use it,
+	// or it only serves as another rule's recovery (interface_up resolves interface_down: an
+	// "up" is news only as the end of a "down").
 	referenced := map[*Rule]bool{}
 	generate := map[*Rule]bool{}
+	for _, r := range rules {
+		if t := s.ByName[r.Alert.Recovery]; t != nil && t != r && t.Correlation == nil {
+			referenced[t] = true
+		}
+	}
 	for _, r := range rules {
 		if c := r.Correlation; c != nil {
 			for _, t := range c.Rules {
