@@ -129,8 +129,9 @@ func (x *flowExporter) step(now time.Time, send func([]byte) error) {
 	g.tick(x.last, now)
 	x.last = now
 	d := g.dev
-	if d == x.site.reboot && d.silent.Load() {
-		return // powered off: a dead box exports nothing
+	if d.silent.Load() {
+		// Powered off, dead, or cut off behind a dead router: nothing it exports arrives.
+		return
 	}
 	d.mu.RLock()
 	boot := d.bootAt

@@ -137,6 +137,7 @@ type hostPool struct {
 	downs []*iface // host k is behind downs[k % len]
 	zipf  *rand.Zipf
 	wt    float64
+	up    bool // one of downs is up: the pool is reachable (set by each tick)
 }
 
 func (p *hostPool) host(k int, v6 bool) netip.Addr {
@@ -195,6 +196,7 @@ type flowGen struct {
 	fx     *flowIncidents // set on the device that sees the flood and the scan
 	scale  float64        // the timeline's TimeScale, for the scan's probe rate
 
+	upWt     float64 // the weight of the reachable pools
 	owedRecs float64
 	scanDone float64
 	recs     []flowRecord
@@ -237,6 +239,20 @@ func (g *flowGen) tick(t0, t1 time.Time) {
 		dirs[nd+1] = dirBytes{m, 1, bo}
 		nd += 2
 		total += bi + bo
+	}
+	// Hosts behind ports that are down (a dead router downstream) get no traffic.
+	g.upWt = 0
+	for _, p := range g.pools {
+		p.up = false
+		for _, i := range p.downs {
+			if i.operUp {
+				p.up = true
+				break
+			}
+		}
+		if p.up {
+			g.upWt += p.wt
+		}
 	}
 	d.mu.RUnlock()
 	if dt <= 0 {
@@ -284,11 +300,20 @@ func (g *flowGen) tick(t0, t1 time.Time) {
 	}
 }
 
-// pickHost draws a site host: a pool by weight, a host by Zipf rank.
+// pickHost draws a site host: a reachable pool by weight (any pool when none is), a host by
+// Zipf rank.
 func (g *flowGen) pickHost(v6 bool) (netip.Addr, *iface, uint8) {
+	all := g.upWt == 0
 	r := g.rng.Float64() * g.poolWt
+	if !all {
+		r = g.rng.Float64() * g.upWt
+	}
 	p := g.pools[len(g.pools)-1]
 	for _, q := range g.pools {
+		if !all && !q.up {
+			continue
+		}
+		p = q
 		if r < q.wt {
 			p = q
 			break

@@ -2,7 +2,8 @@
 // configuration: simulated routers, switches and a firewall answering real SNMP (v1/v2c
 // and v3 USM) on loopback UDP, with IF-MIB, HOST-RESOURCES and LLDP tables, traffic counters
 // that follow smooth deterministic curves, and a scripted incident timeline (a link flap, a
-// device that stops answering, a reboot, a port collecting errors) announced by real traps.
+// distribution switch that goes dark and takes the access switches behind it along, a
+// reboot, a port collecting errors) announced by real traps.
 //
 // Everything the lab does goes through the wire protocols, so the real collectors, the
 // correlator and the console see it exactly as they would see a site.

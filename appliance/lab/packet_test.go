@@ -580,14 +580,19 @@ func TestPacketIncidentsListed(t *testing.T) {
 	steps, period := l.Incidents()
 	at := map[string]time.Duration{}
 	times := map[time.Duration]string{}
+	pi := PacketIncidents(0.1)
+	isPacket := func(what string) bool {
+		return slices.ContainsFunc(pi, func(p Incident) bool { return p.What == what })
+	}
 	for _, s := range steps {
-		if o, ok := times[s.At]; ok {
+		// Steps of one incident may share a time (the outage's); a packet step shares
+		// its time with no other.
+		if o, ok := times[s.At]; ok && (isPacket(o) || isPacket(s.What)) {
 			t.Errorf("%q and %q both at %v", o, s.What, s.At)
 		}
 		times[s.At] = s.What
 		at[s.What] = s.At
 	}
-	pi := PacketIncidents(0.1)
 	if len(pi) != 2*len(packetIncidents) {
 		t.Fatalf("%d packet steps", len(pi))
 	}

@@ -353,8 +353,9 @@ func standardSite(name string, seed int64, now time.Time) *site {
 	}
 
 	s := b.finish()
-	// The scripted incidents: acc-a3's uplink flaps, dist-s3 stops answering, acc-a5
-	// reboots, a desk port of acc-a2 collects errors.
+	// The scripted incidents: acc-a3's uplink flaps, dist-s3 goes dark (and takes acc-a5
+	// and acc-a6, which hang off it alone, with it), acc-a5 reboots, a desk port of acc-a2
+	// collects errors.
 	a3 := s.byName["acc-a3"]
 	up := findIf(a3, "Te1/1/1")
 	s.flap = [2]end{{a3, up}, {up.peerDev, up.peer}}
@@ -398,6 +399,41 @@ func farmSite(name string, n, ifaces int, seed int64, now time.Time) *site {
 	s.outage, s.reboot = pick(1), pick(2)
 	s.errPort = end{pick(3), pick(3).ifaces[2]}
 	return s
+}
+
+// cutOff returns the devices that lose every path to the site's core devices (role "core")
+// when d is down, following the simulated cables: their management traffic, traps and flow
+// exports go through d. A site without core devices has nothing behind anything.
+func (s *site) cutOff(d *device) []*device {
+	reach := func(skip *device) map[*device]bool {
+		seen := map[*device]bool{}
+		var queue []*device
+		for _, c := range s.devices {
+			if c.Role == "core" && c != skip {
+				seen[c] = true
+				queue = append(queue, c)
+			}
+		}
+		for len(queue) > 0 {
+			x := queue[0]
+			queue = queue[1:]
+			for _, i := range x.ifaces {
+				if p := i.peerDev; p != nil && p != skip && !seen[p] {
+					seen[p] = true
+					queue = append(queue, p)
+				}
+			}
+		}
+		return seen
+	}
+	all, without := reach(nil), reach(d)
+	var out []*device
+	for _, x := range s.devices {
+		if x != d && all[x] && !without[x] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func findIf(d *device, name string) *iface {

@@ -18,7 +18,7 @@ const (
 	flapDown     = 12 * time.Second // …for 12 s each time
 	flapEvery    = 18 * time.Second
 	flapCount    = 3
-	outageStart  = 60 * time.Second // a distribution switch stops answering SNMP…
+	outageStart  = 60 * time.Second // a distribution switch goes dark, and what hangs off it…
 	outageEnd    = 120 * time.Second
 	rebootStart  = 135 * time.Second // an access switch loses power…
 	rebootEnd    = 155 * time.Second // …and answers again, 15 s after its boot
@@ -50,6 +50,7 @@ type timeline struct {
 	log   *slog.Logger
 
 	rebooted []*iface // interfaces the rebooting device had up
+	darkened []end    // ports the outage took down without a trap (its own, and those behind it)
 }
 
 func newTimeline(s *site, start time.Time, scale float64, traps *trapSender, log *slog.Logger) *timeline {
@@ -60,9 +61,7 @@ func newTimeline(s *site, start time.Time, scale float64, traps *trapSender, log
 		tl.add(down, "link down", f[0].dev.Name, f[0].ifc.Name, func(at time.Time) { tl.setLink(f, false, at) })
 		tl.add(down+flapDown, "link up", f[0].dev.Name, f[0].ifc.Name, func(at time.Time) { tl.setLink(f, true, at) })
 	}
-	o := s.outage
-	tl.add(outageStart, "unreachable", o.Name, "", func(time.Time) { o.silent.Store(true) })
-	tl.add(outageEnd, "reachable", o.Name, "", func(time.Time) { o.silent.Store(false) })
+	tl.addOutage(s.outage)
 	tl.add(rebootStart, "reboot", s.reboot.Name, "", tl.powerOff)
 	tl.add(rebootEnd, "rebooted", s.reboot.Name, "", tl.powerOn)
 	e := s.errPort
@@ -79,6 +78,87 @@ func newTimeline(s *site, start time.Time, scale float64, traps *trapSender, log
 	}
 	slices.SortStableFunc(tl.steps, func(a, b step) int { return cmp.Compare(a.at, b.at) })
 	return tl
+}
+
+// addOutage scripts the death of o, a router or switch, for the outage window: o stops
+// answering and exporting, and its ports go dark; the devices whose only path to the cores
+// goes through o stop answering and exporting too (their management traffic crosses o), and
+// their ports toward o go down unannounced (their traps would cross o); the reachable
+// devices cabled to o see their ports toward it go down and send linkDown. At the end all of
+// it comes back, in the reverse order, with linkUp from the reachable neighbours. o does not
+// restart (a standby supervisor took over): sysUpTime and the counters go on.
+func (tl *timeline) addOutage(o *device) {
+	behind := tl.site.cutOff(o)
+	cut := make(map[*device]bool, len(behind))
+	for _, d := range behind {
+		cut[d] = true
+	}
+	var facing []end // ports of reachable devices cabled to o
+	for _, i := range o.ifaces {
+		if i.peer != nil && !cut[i.peerDev] {
+			facing = append(facing, end{i.peerDev, i.peer})
+		}
+	}
+	for _, d := range behind {
+		tl.add(outageStart, "unreachable", d.Name, "", func(time.Time) { d.silent.Store(true) })
+	}
+	tl.add(outageStart, "unreachable", o.Name, "", func(at time.Time) { tl.darken(o, cut, at) })
+	for _, f := range facing {
+		tl.add(outageStart, "link down", f.dev.Name, f.ifc.Name, func(at time.Time) { tl.setOper(f.dev, f.ifc, false, at, true) })
+	}
+	tl.add(outageEnd, "reachable", o.Name, "", func(at time.Time) { tl.relight(o, at) })
+	for _, f := range facing {
+		tl.add(outageEnd, "link up", f.dev.Name, f.ifc.Name, func(at time.Time) { tl.setOper(f.dev, f.ifc, true, at, true) })
+	}
+	for _, d := range behind {
+		tl.add(outageEnd, "reachable", d.Name, "", func(time.Time) { d.silent.Store(false) })
+	}
+}
+
+// darken silences o and takes its ports down, with the ports of the devices in cut at the
+// other end of its cables; no traps (o is dead, and the others' traps would cross it). The
+// ports of reachable neighbours are the outage's "link down" steps.
+func (tl *timeline) darken(o *device, cut map[*device]bool, at time.Time) {
+	o.silent.Store(true)
+	tl.darkened = tl.darkened[:0]
+	var peers []end
+	o.mu.Lock()
+	for _, i := range o.ifaces {
+		if i.Physical && i.operUp && o.setOper(i, false, at) {
+			tl.darkened = append(tl.darkened, end{o, i})
+			if i.peer != nil && cut[i.peerDev] {
+				peers = append(peers, end{i.peerDev, i.peer})
+			}
+		}
+	}
+	o.mu.Unlock()
+	o.rebuildView()
+	for _, p := range peers {
+		p.dev.mu.Lock()
+		changed := p.dev.setOper(p.ifc, false, at)
+		p.dev.mu.Unlock()
+		if changed {
+			p.dev.rebuildView()
+			tl.darkened = append(tl.darkened, p)
+		}
+	}
+}
+
+// relight undoes darken: the ports it took down come back, and o answers again.
+func (tl *timeline) relight(o *device, at time.Time) {
+	for _, e := range tl.darkened {
+		e.dev.mu.Lock()
+		e.dev.setOper(e.ifc, true, at)
+		e.dev.mu.Unlock()
+	}
+	for _, e := range tl.darkened {
+		if e.dev != o {
+			e.dev.rebuildView()
+		}
+	}
+	o.rebuildView()
+	tl.darkened = tl.darkened[:0]
+	o.silent.Store(false)
 }
 
 // startScan opens the scan's window; the flow generator of the edge device exports its

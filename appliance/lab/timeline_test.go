@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -81,15 +82,62 @@ func TestTimeline(t *testing.T) {
 			}
 		}
 
-		// (b) dist-s3 stops answering for a minute.
+		// (b) dist-s3 goes dark for a minute, and acc-a5 and acc-a6, which hang off it alone,
+		// with it; the cores see their ports toward it go down and lose it in LLDP.
+		silent := func(dev string) bool {
+			return query(t, agents[dev], time.Now(), gosnmp.GetRequest, 0, 0, ".1.3.6.1.2.1.1.5.0") == nil
+		}
+		gone := []string{"dist-s3", "acc-a5", "acc-a6"}
+		var facing []end
+		for _, c := range []string{"core-r1", "core-r2"} {
+			i := findIf(s.byName[c], "xe-0/1/2")
+			if i.peerDev.Name != "dist-s3" {
+				t.Fatalf("%s xe-0/1/2 goes to %s", c, i.peerDev.Name)
+			}
+			facing = append(facing, end{s.byName[c], i})
+		}
 		at(outageStart - time.Second)
-		get("dist-s3", ".1.3.6.1.2.1.1.5.0")
+		for _, dev := range gone {
+			get(dev, ".1.3.6.1.2.1.1.5.0")
+		}
+		for _, f := range facing {
+			if oper(f) != 1 || lldp(f) != gosnmp.OctetString {
+				t.Fatalf("%s %s not up before the outage", f.dev.Name, f.ifc.Name)
+			}
+		}
 		at(outageStart + time.Second)
-		if r := query(t, agents["dist-s3"], time.Now(), gosnmp.GetRequest, 0, 0, ".1.3.6.1.2.1.1.5.0"); r != nil {
-			t.Fatal("dist-s3 answers during its outage")
+		for _, d := range s.devices {
+			if got, want := silent(d.Name), slices.Contains(gone, d.Name); got != want {
+				t.Errorf("during the outage %s silent: %v, want %v", d.Name, got, want)
+			}
+		}
+		for _, f := range facing {
+			if oper(f) != 2 || lldp(f) != gosnmp.NoSuchInstance {
+				t.Errorf("%s %s still up during the outage", f.dev.Name, f.ifc.Name)
+			}
+		}
+		if i := findIf(s.byName["acc-a5"], "Te1/1/1"); i.operUp {
+			t.Error("acc-a5's uplink to the dead dist-s3 is up")
+		}
+		if i := findIf(s.byName["acc-a3"], "Te1/1/1"); !i.operUp { // behind dist-s2: untouched
+			t.Error("acc-a3's uplink went down with dist-s3")
 		}
 		at(outageEnd + time.Second)
-		get("dist-s3", ".1.3.6.1.2.1.1.5.0")
+		for _, dev := range gone {
+			get(dev, ".1.3.6.1.2.1.1.5.0")
+		}
+		for _, f := range facing {
+			if oper(f) != 1 || lldp(f) != gosnmp.OctetString {
+				t.Errorf("%s %s not back after the outage", f.dev.Name, f.ifc.Name)
+			}
+			lc := get(f.dev.Name, fmt.Sprintf("%s.%d", colLastChange, f.ifc.Index)).Value.(uint32)
+			if want := uint32(ticks(start.Add(outageEnd).Sub(f.dev.bootAt))); lc != want {
+				t.Errorf("%s ifLastChange %d, want %d", f.dev.Name, lc, want)
+			}
+		}
+		if up := uintValue(t, get("dist-s3", ".1.3.6.1.2.1.1.3.0")); up < uint64(ticks(48*time.Hour)) {
+			t.Errorf("dist-s3 restarted: sysUpTime %d", up)
+		}
 
 		// (c) acc-a5 reboots: silent, its uplink down at dist-s3; then a fresh sysUpTime,
 		// counters from 0, a discontinuity time, one more engine boot.
@@ -161,11 +209,114 @@ func TestTimelineScaled(t *testing.T) {
 	if !slices.IsSortedFunc(steps, func(a, b Incident) int { return int(a.At - b.At) }) {
 		t.Error("steps out of order")
 	}
+	// The outage of dist-s3 lists what it takes down with it, in order.
+	var outage []string
+	for _, s := range steps {
+		if s.At == 6*time.Second || s.At == 12*time.Second {
+			outage = append(outage, fmt.Sprint(s.At, " ", s.What, " ", s.Device, " ", s.Interface))
+		}
+	}
+	want := []string{
+		"6s unreachable acc-a5 ", "6s unreachable acc-a6 ", "6s unreachable dist-s3 ",
+		"6s link down core-r1 xe-0/1/2", "6s link down core-r2 xe-0/1/2",
+		"12s reachable dist-s3 ", "12s link up core-r1 xe-0/1/2", "12s link up core-r2 xe-0/1/2",
+		"12s reachable acc-a5 ", "12s reachable acc-a6 ",
+	}
+	if !slices.Equal(outage, want) {
+		t.Errorf("outage steps:\n%q\nwant\n%q", outage, want)
+	}
+}
+
+// TestCutOff: what loses its path to the cores when a device dies, from the site's cables.
+func TestCutOff(t *testing.T) {
+	s := standardSite(DefaultSite, 1, time.Now())
+	names := func(ds []*device) (out []string) {
+		for _, d := range ds {
+			out = append(out, d.Name)
+		}
+		return out
+	}
+	for dev, want := range map[string][]string{
+		"dist-s1": {"acc-a1", "acc-a2"}, "dist-s3": {"acc-a5", "acc-a6"},
+		"core-r1": nil, "fw-1": nil, "acc-a5": nil, // dual-homed, or nothing behind
+	} {
+		if got := names(s.cutOff(s.byName[dev])); !slices.Equal(got, want) {
+			t.Errorf("behind %s: %v, want %v", dev, got, want)
+		}
+	}
+	f := farmSite("farm", 4, 8, 1, time.Now()) // no cores, no cables: nothing behind anything
+	if got := f.cutOff(f.outage); len(got) != 0 {
+		t.Errorf("behind a farm switch: %v", names(got))
+	}
+}
+
+// TestOutageFlows: while dist-s3 is dark, neither it nor the switches behind it export
+// anything, and the cores send no traffic toward it (their records name other downlinks).
+func TestOutageFlows(t *testing.T) {
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	s := standardSite(DefaultSite, 1, start)
+	gens, err := newFlowGens(s, DefaultFlowRecordsPerSecond, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := newTimeline(s, start.Add(-outageStart), 1, nil, testLog(t))
+	sent := map[string]int{}
+	toward := map[string]int{} // core records through xe-0/1/2
+	play := func(from, to time.Time) {
+		for k := range sent {
+			sent[k] = 0
+		}
+		for k := range toward {
+			toward[k] = 0
+		}
+		var st protoStats
+		xs := make([]*flowExporter, len(gens))
+		for k, g := range gens {
+			xs[k] = newFlowExporter(g, s, netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint32(k), &st, testLog(t))
+		}
+		for now := from; now.Before(to); now = now.Add(flowTick) {
+			tl.advance(now)
+			for _, x := range xs {
+				x.step(now, func([]byte) error { sent[x.gen.dev.Name]++; return nil })
+				if x.gen.dev.Role != "core" {
+					continue
+				}
+				xe2 := uint32(findIf(x.gen.dev, "xe-0/1/2").Index)
+				for _, r := range x.gen.recs {
+					if r.inIf == xe2 || r.outIf == xe2 {
+						toward[x.gen.dev.Name]++
+					}
+				}
+			}
+		}
+	}
+	play(start.Add(-10*time.Second), start) // before: everyone exports, cores reach dist-s3
+	for _, d := range []string{"dist-s3", "acc-a5", "acc-a6", "dist-s2"} {
+		if sent[d] == 0 {
+			t.Errorf("before the outage %s sent nothing", d)
+		}
+	}
+	if toward["core-r1"] == 0 || toward["core-r2"] == 0 {
+		t.Errorf("before the outage, core records toward dist-s3: %v", toward)
+	}
+	play(start.Add(time.Second), start.Add(20*time.Second))
+	for _, d := range []string{"dist-s3", "acc-a5", "acc-a6"} {
+		if sent[d] != 0 {
+			t.Errorf("during the outage %s sent %d datagrams", d, sent[d])
+		}
+	}
+	if sent["dist-s2"] == 0 || sent["core-r1"] == 0 || sent["acc-a4"] == 0 {
+		t.Errorf("during the outage the others went quiet: %v", sent)
+	}
+	if toward["core-r1"] != 0 || toward["core-r2"] != 0 {
+		t.Errorf("during the outage, core records toward dist-s3: %v", toward)
+	}
 }
 
 // TestTraps plays the first cycle against a real lab with traps on, and receives them on a
-// UDP socket: linkDown/linkUp from both ends of the flapping link and from the rebooted
-// switch's neighbour, coldStart from the rebooted switch, each from its device's address.
+// UDP socket: linkDown/linkUp from both ends of the flapping link, from the cores' ports
+// toward the dead dist-s3 (none from what is behind it), and from the rebooted switch's
+// neighbour, coldStart from the rebooted switch, each from its device's address.
 func TestTraps(t *testing.T) {
 	ln, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -232,6 +383,10 @@ func TestTraps(t *testing.T) {
 		{"dist-s2", oidLinkUp, "Ethernet3"}:   3,
 		{"dist-s3", oidLinkDown, "Ethernet3"}: 1,
 		{"dist-s3", oidLinkUp, "Ethernet3"}:   1,
+		{"core-r1", oidLinkDown, "xe-0/1/2"}:  1, // the outage of dist-s3
+		{"core-r1", oidLinkUp, "xe-0/1/2"}:    1,
+		{"core-r2", oidLinkDown, "xe-0/1/2"}:  1,
+		{"core-r2", oidLinkUp, "xe-0/1/2"}:    1,
 		{"acc-a5", oidColdStart, ""}:          1,
 	}
 	for tr, n := range want {
@@ -239,7 +394,7 @@ func TestTraps(t *testing.T) {
 			t.Errorf("%+v: %d traps, want %d", tr, count[tr], n)
 		}
 	}
-	if len(got) != 15 {
+	if len(got) != 19 {
 		t.Errorf("%d traps: %+v", len(got), got)
 	}
 	if coldUptime != 1500 {
