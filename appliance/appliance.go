@@ -33,6 +33,7 @@ import (
 	"github.com/watchfloor/watchfloor/console"
 	"github.com/watchfloor/watchfloor/correlator"
 	"github.com/watchfloor/watchfloor/correlator/alerts"
+	"github.com/watchfloor/watchfloor/correlator/topology"
 )
 
 // Files in the data directory.
@@ -88,6 +89,10 @@ type Appliance struct {
 	obsRing *console.ObsRing   // recent observations, with packets
 	alerts  *alerts.Manager    // the alert lifecycle (rules fire into it)
 	engine  *correlator.Engine // the rules, over every record the collectors hand over
+	// Root-cause suppression: the latest polled devices, the graph they make, the suppressor.
+	inventory  inventory
+	tracker    *topology.Tracker
+	suppressor *topology.Suppressor
 	// labMirror is the lab's mirror port, which the packet collector reads in lab mode.
 	labMirror *lab.PacketSource
 	// flowsSince is when the flow collector started, for the wall's rates of the first minute.
@@ -190,6 +195,11 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	if a.alerts, err = alerts.New(cfg.Correlator.Alerts, a.store, time.Now, a.log, a.reg); err != nil {
 		return nil, err
 	}
+	a.tracker = topology.NewTracker(cfg.Topology)
+	if a.suppressor, err = topology.NewSuppressor(a.tracker.Update(nil, time.Now()), a.alerts, cfg.Topology, a.log, a.reg); err != nil {
+		return nil, err
+	}
+	a.alerts.Subscribe(a.suppressor.OnAlert)
 	if err := checkRulesDir(cfg.Correlator.Rules); err != nil {
 		return nil, err
 	}
@@ -277,6 +287,7 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	if dir := a.opts.Config.Correlator.Rules; dir != "" {
 		go a.watchRules(engineCtx, dir)
 	}
+	suppressorDone := a.runSuppressor(engineCtx)
 	var flowsDone, rollupsDone <-chan struct{}
 	rollupCtx, stopRollups := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRollups()
@@ -289,7 +300,7 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		collectorsWG.Go(func() { <-packetsDone })
 	}
 	collectorsWG.Go(func() {
-		if err := a.poller.Run(ctx, pollerSink{a.ingest, a.flows, a.engine}); err != nil {
+		if err := a.poller.Run(ctx, pollerSink{a.ingest, a.flows, a.engine, &a.inventory}); err != nil {
 			a.log.Error("snmp poller stopped", "err", err)
 		}
 	})
@@ -324,6 +335,7 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	}
 	stopEngine()
 	<-engineDone
+	<-suppressorDone
 	if a.lab != nil {
 		_ = a.lab.Close()
 		a.lab = nil

@@ -21,6 +21,7 @@ import (
 	"github.com/watchfloor/watchfloor/console"
 	"github.com/watchfloor/watchfloor/correlator"
 	"github.com/watchfloor/watchfloor/correlator/alerts"
+	"github.com/watchfloor/watchfloor/correlator/topology"
 )
 
 // Config is the appliance's configuration file. Every key is documented in docs/config.md.
@@ -33,6 +34,7 @@ type Config struct {
 	Flow         FlowConfig       `yaml:"flow"`
 	Packets      packet.Config    `yaml:"packets"`
 	Correlator   CorrelatorConfig `yaml:"correlator"`
+	Topology     topology.Config  `yaml:"topology"`
 	Store        store.Config     `yaml:"store"`
 	Console      console.Config   `yaml:"console"`
 	// IngestQueue is how many collector batches may wait for the store before new ones are
@@ -83,6 +85,7 @@ func DefaultConfig() Config {
 		Flow:        FlowConfig{Config: flow.DefaultConfig(), Rollups: rollup.DefaultConfig()},
 		Packets:     packet.DefaultConfig(),
 		Correlator:  CorrelatorConfig{Config: correlator.DefaultConfig(), Alerts: alerts.DefaultConfig()},
+		Topology:    topology.DefaultConfig(),
 		Store:       store.DefaultConfig(),
 		Console:     console.DefaultConfig(),
 		IngestQueue: 4096,
@@ -128,6 +131,7 @@ func (c Config) validate() []fieldError {
 	add("packets.", texts(c.Packets.Validate()))
 	add("correlator.", texts(c.Correlator.Config.Validate()))
 	add("correlator.alerts.", texts(c.Correlator.Alerts.Validate()))
+	add("topology.", texts(c.Topology.Validate()))
 	add("store.", texts(c.Store.Validate()))
 	add("console.", texts(c.Console.Validate()))
 	return errs

@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/watchfloor/watchfloor"
 
 	"github.com/watchfloor/watchfloor/console"
 	"github.com/watchfloor/watchfloor/correlator"
@@ -123,4 +126,58 @@ func checkRulesDir(dir string) error {
 		return fmt.Errorf("correlator.rules: %s is not a directory", dir)
 	}
 	return err
+}
+
+// topologyEvery is how often the suppressor's dependency graph is rebuilt from the latest
+// polled devices.
+const topologyEvery = 10 * time.Second
+
+// inventory keeps the latest state of every polled device, for the topology.
+type inventory struct {
+	mu      sync.Mutex
+	devices map[string]watchfloor.Device
+}
+
+func (inv *inventory) put(d watchfloor.Device) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.devices == nil {
+		inv.devices = map[string]watchfloor.Device{}
+	}
+	inv.devices[d.Name] = d
+}
+
+func (inv *inventory) list() []watchfloor.Device {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	out := make([]watchfloor.Device, 0, len(inv.devices))
+	for _, d := range inv.devices {
+		out = append(out, d)
+	}
+	return out
+}
+
+// runSuppressor keeps the suppressor's graph current (the Tracker remembers links that an
+// outage hides) and runs it until ctx is done.
+func (a *Appliance) runSuppressor(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.suppressor.Run(ctx)
+	}()
+	go func() {
+		t := time.NewTicker(topologyEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				if devs := a.inventory.list(); len(devs) > 0 {
+					a.suppressor.SetGraph(a.tracker.Update(devs, now))
+				}
+			}
+		}
+	}()
+	return done
 }

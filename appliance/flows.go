@@ -42,6 +42,7 @@ type pollerSink struct {
 	*ingest
 	flows  *flow.Collector
 	engine *correlator.Engine
+	inv    *inventory
 }
 
 var _ snmp.Sink = pollerSink{}
@@ -50,6 +51,7 @@ func (s pollerSink) PutDevice(d watchfloor.Device) {
 	if s.flows != nil {
 		s.flows.UpdateDevice(d)
 	}
+	s.inv.put(d)
 	s.ingest.PutDevice(d)
 }
 
