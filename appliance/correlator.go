@@ -64,17 +64,21 @@ func (a *Appliance) watchRules(ctx context.Context, dir string) {
 			continue
 		}
 		last = stamp
-		set, err := loadRules(dir)
-		if err != nil {
+		if err := reloadRules(a.engine, dir); err != nil {
 			a.log.Error("rules not reloaded: the running set stays", "err", err)
 			continue
 		}
-		if err := a.engine.Swap(set); err != nil {
-			a.log.Error("rules not reloaded: the running set stays", "err", err)
-			continue
-		}
-		a.log.Info("rules reloaded", "dir", dir, "rules", len(set.Rules))
+		a.log.Info("rules reloaded", "dir", dir, "rules", len(a.engine.Set().Rules))
 	}
+}
+
+// reloadRules loads dir and, only when the whole set checks, makes it the engine's.
+func reloadRules(e *correlator.Engine, dir string) error {
+	set, err := loadRules(dir)
+	if err != nil {
+		return err
+	}
+	return e.Swap(set)
 }
 
 // rulesStamp sums what changes when a file under dir is edited, added or removed.
