@@ -207,6 +207,7 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Correlator.Config.Site = cfg.Site
 	if a.engine, err = correlator.New(cfg.Correlator.Config, set, a.alerts, a.log, a.reg); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,9 @@ import (
 
 // Config is the correlator's configuration (the `correlator` section).
 type Config struct {
+	// Site names the site of alerts whose matches carry none (a correlation's firing is not
+	// a record); the appliance sets it to its own.
+	Site string `yaml:"-"`
 	// Lateness is how far behind the newest record time (event time) a record may arrive and
 	// still count in correlation windows; later ones are dropped and counted.
 	Lateness time.Duration `yaml:"lateness"`

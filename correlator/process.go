@@ -212,6 +212,9 @@ func (e *Engine) fire(n *ruleNode, v *view, resolveAfter time.Duration) {
 			ent.Site = v.r.e.Site
 		}
 	}
+	if ent.Site == "" {
+		ent.Site = e.cfg.Site
+	}
 	labels := make([]watchfloor.Attr, len(n.identity))
 	for i := range n.identity {
 		labels[i] = watchfloor.Attr{Key: n.idNames[i], Value: strings.Clone(n.identity[i].get(v).String())}
