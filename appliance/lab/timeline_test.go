@@ -116,10 +116,17 @@ func TestTimeline(t *testing.T) {
 				t.Errorf("%s %s still up during the outage", f.dev.Name, f.ifc.Name)
 			}
 		}
-		if i := findIf(s.byName["acc-a5"], "Te1/1/1"); i.operUp {
+		// Read under the device's lock: the timeline goroutine writes it.
+		operUp := func(dev, ifc string) bool {
+			d := s.byName[dev]
+			d.mu.RLock()
+			defer d.mu.RUnlock()
+			return findIf(d, ifc).operUp
+		}
+		if operUp("acc-a5", "Te1/1/1") {
 			t.Error("acc-a5's uplink to the dead dist-s3 is up")
 		}
-		if i := findIf(s.byName["acc-a3"], "Te1/1/1"); !i.operUp { // behind dist-s2: untouched
+		if !operUp("acc-a3", "Te1/1/1") { // behind dist-s2: untouched
 			t.Error("acc-a3's uplink went down with dist-s3")
 		}
 		at(outageEnd + time.Second)
