@@ -382,7 +382,9 @@ func (g *flowGen) pickApp(dir int) *app {
 func (g *flowGen) fill(rec *flowRecord, a *app, m *meter, dir int) {
 	v6 := !g.v4only && g.rng.Float64() < a.v6
 	ours, down, mask := g.pickHost(v6)
-	ext, as := g.extHost(v6)
+	// A pool without IPv6 hands out an IPv4 host even when v6 was drawn: both ends of a
+	// flow are of one family (a v4 template cannot carry a v6 address).
+	ext, as := g.extHost(ours.Unmap().Is6())
 	switch {
 	case a.name == "dns":
 		ext, as = dnsServers[g.rng.IntN(2)], extAS(dnsServers[0])
