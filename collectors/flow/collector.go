@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/watchfloor/watchfloor/internal/ratelog"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -47,7 +48,7 @@ type Collector struct {
 	cfg  Config
 	site string
 	log  *slog.Logger
-	rlog *rateLog
+	rlog *ratelog.Log
 
 	m         *metrics
 	dm        *decoder.Metrics
@@ -151,7 +152,7 @@ func newCollector(cfg Config, site string, log *slog.Logger, reg prometheus.Regi
 		cfg:   cfg,
 		site:  site,
 		log:   log,
-		rlog:  &rateLog{log: log},
+		rlog:  ratelog.New(log, numReasons),
 		enr:   newEnricher(cfg, site),
 		rates: newCounterRates(),
 		drops: &dropTracker{procFS: "/proc/net"},
@@ -234,7 +235,7 @@ func (c *Collector) Run(ctx context.Context, sink Sink) error {
 			return nil
 		case now := <-tick.C:
 			if err := c.drops.refresh(); err != nil {
-				c.rlog.warn(reasonRead, "reading socket drop counters", "err", err)
+				c.rlog.Warn(reasonRead, "reading socket drop counters", "err", err)
 			}
 			if now.Sub(lastExpire) >= expireEvery {
 				lastExpire = now
@@ -282,7 +283,7 @@ func (w *worker) decode(proto int, dg decoder.Datagram) error {
 		if proto == protoSFlow {
 			reason = reasonDecodeSFlow
 		}
-		w.c.rlog.warn(reason, "decoding a datagram", "protocol", protoNames[proto], "exporter", dg.Exporter, "err", err)
+		w.c.rlog.Warn(reason, "decoding a datagram", "protocol", protoNames[proto], "exporter", dg.Exporter, "err", err)
 	}
 	return err
 }
@@ -344,7 +345,7 @@ func (w *worker) receive(s *socket, sink Sink) {
 				return
 			}
 			m.readErrors.Inc()
-			w.c.rlog.warn(reasonRead, "reading datagrams", "err", err)
+			w.c.rlog.Warn(reasonRead, "reading datagrams", "err", err)
 			continue
 		}
 		now := time.Now()
@@ -355,7 +356,7 @@ func (w *worker) receive(s *socket, sink Sink) {
 			bytes += msg.N
 			if msg.Flags&unix.MSG_TRUNC != 0 {
 				truncated++
-				w.c.rlog.warn(reasonTruncated, "datagram larger than the receive buffer dropped", "from", msg.Addr, "buffer", msgSize)
+				w.c.rlog.Warn(reasonTruncated, "datagram larger than the receive buffer dropped", "from", msg.Addr, "buffer", msgSize)
 				continue
 			}
 			ua, ok := msg.Addr.(*net.UDPAddr)

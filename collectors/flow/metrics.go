@@ -2,9 +2,6 @@ package flow
 
 import (
 	"fmt"
-	"log/slog"
-	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -110,35 +107,6 @@ func (m *metrics) register(reg prometheus.Registerer, more ...prometheus.Collect
 	return nil
 }
 
-// limiter lets at most logBurst lines of one reason through per logWindow and counts the
-// rest, so that hostile or broken exporters cannot flood the log. It is lock-free: it sits
-// on the receive path.
-type limiter struct {
-	window     atomic.Int64 // start of the current window, Unix nanoseconds
-	n          atomic.Int32
-	suppressed atomic.Int64
-}
-
-const (
-	logBurst  = 5
-	logWindow = time.Minute
-)
-
-// allow reports whether a line may be logged now, and how many were suppressed since the
-// last window in which one was.
-func (l *limiter) allow(now time.Time) (ok bool, suppressed int64) {
-	start := l.window.Load()
-	if t := now.UnixNano(); t-start >= int64(logWindow) && l.window.CompareAndSwap(start, t) {
-		l.n.Store(0)
-		suppressed = l.suppressed.Swap(0)
-	}
-	if l.n.Add(1) > logBurst {
-		l.suppressed.Add(1)
-		return false, 0
-	}
-	return true, suppressed
-}
-
 // Log reasons, each limited on its own.
 const (
 	reasonRead = iota
@@ -148,20 +116,3 @@ const (
 	reasonReplay
 	numReasons
 )
-
-// rateLog is a logger whose lines are limited per reason.
-type rateLog struct {
-	log *slog.Logger
-	lim [numReasons]limiter
-}
-
-func (r *rateLog) warn(reason int, msg string, args ...any) {
-	ok, suppressed := r.lim[reason].allow(time.Now())
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
-	}
-	r.log.Warn(msg, args...)
-}

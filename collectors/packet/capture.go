@@ -115,7 +115,7 @@ func (c *Collector) capture(r *ring, w *worker, stop *atomic.Bool) error {
 				continue
 			}
 			c.cnt.readErrors.Add(1)
-			c.rlog.warn(reasonRead, "reading a capture ring", "interface", r.iface, "err", err)
+			c.rlog.Warn(reasonRead, "reading a capture ring", "interface", r.iface, "err", err)
 			if stop.Load() {
 				break
 			}
@@ -140,7 +140,7 @@ func (c *Collector) readStats() {
 	for _, r := range c.rings {
 		_, v3, err := r.tp.SocketStats()
 		if err != nil {
-			c.rlog.warn(reasonStats, "reading ring statistics", "interface", r.iface, "err", err)
+			c.rlog.Warn(reasonStats, "reading ring statistics", "interface", r.iface, "err", err)
 			continue
 		}
 		packets += uint64(v3.Packets())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/watchfloor/watchfloor/internal/ratelog"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,7 @@ type Collector struct {
 	cfg  Config
 	site string
 	log  *slog.Logger
-	rlog *rateLog
+	rlog *ratelog.Log
 
 	cnt  counters
 	dm   *decode.Metrics
@@ -116,7 +117,7 @@ func newCollector(cfg Config, site string, log *slog.Logger, reg prometheus.Regi
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "packet")
-	c := &Collector{cfg: cfg, site: site, log: log, rlog: &rateLog{log: log}}
+	c := &Collector{cfg: cfg, site: site, log: log, rlog: ratelog.New(log, numReasons)}
 	c.dm = decode.NewMetrics(nil)
 	if err := register(reg, append(newMetrics(&c.cnt), c.dm.Collectors()...)...); err != nil {
 		return nil, err
@@ -225,7 +226,7 @@ func (w *worker) packet(lt layers.LinkType, data []byte, wireLen int, ts time.Ti
 	w.sampled++
 	if err := w.dec.Packet(lt, data, wireLen, ts, w.rate, &w.out); err != nil {
 		w.errs++
-		if ok, suppressed := w.c.rlog.lim[reasonDecode].allow(ts); ok {
+		if ok, suppressed := w.c.rlog.Allow(reasonDecode, ts); ok {
 			w.c.log.Debug("decoding a packet", "source", w.source, "err", err, "suppressed", suppressed)
 		}
 	} else {

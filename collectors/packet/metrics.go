@@ -2,9 +2,7 @@ package packet
 
 import (
 	"fmt"
-	"log/slog"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -67,33 +65,6 @@ func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	return nil
 }
 
-// limiter lets at most logBurst lines of one reason through per logWindow and counts the
-// rest, so that hostile traffic cannot flood the log. It is lock-free: it sits on the
-// packet path.
-type limiter struct {
-	window     atomic.Int64 // start of the current window, Unix nanoseconds
-	n          atomic.Int32
-	suppressed atomic.Int64
-}
-
-const (
-	logBurst  = 5
-	logWindow = time.Minute
-)
-
-func (l *limiter) allow(now time.Time) (ok bool, suppressed int64) {
-	start := l.window.Load()
-	if t := now.UnixNano(); t-start >= int64(logWindow) && l.window.CompareAndSwap(start, t) {
-		l.n.Store(0)
-		suppressed = l.suppressed.Swap(0)
-	}
-	if l.n.Add(1) > logBurst {
-		l.suppressed.Add(1)
-		return false, 0
-	}
-	return true, suppressed
-}
-
 // Log reasons, each limited on its own.
 const (
 	reasonRead = iota
@@ -101,20 +72,3 @@ const (
 	reasonStats
 	numReasons
 )
-
-// rateLog is a logger whose lines are limited per reason.
-type rateLog struct {
-	log *slog.Logger
-	lim [numReasons]limiter
-}
-
-func (r *rateLog) warn(reason int, msg string, args ...any) {
-	ok, suppressed := r.lim[reason].allow(time.Now())
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
-	}
-	r.log.Warn(msg, args...)
-}
