@@ -4,6 +4,8 @@ go 1.26.8
 
 // Direct dependencies, each for one job:
 require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // the SASL PLAIN server for go-smtp in those tests
+	github.com/emersion/go-smtp v0.25.1 // an SMTP server in tests (notify/receiver's mail tests); not linked into the binary
 	github.com/gopacket/gopacket v1.7.7 // packet layers (sFlow sampled headers, later the packet collector) and pcap files, in pure Go
 	github.com/gorilla/websocket v1.5.3 // the console's live stream to the wall
 	github.com/gosnmp/gosnmp v1.47.0 // SNMP polling, trap decoding, the lab's traps
