@@ -37,6 +37,7 @@ type Config struct {
 	Topology     topology.Config  `yaml:"topology"`
 	Store        store.Config     `yaml:"store"`
 	Console      console.Config   `yaml:"console"`
+	Alerting     AlertingConfig   `yaml:"alerting,omitempty"` // docs/alerting.md
 	// IngestQueue is how many collector batches may wait for the store before new ones are
 	// dropped (and counted).
 	IngestQueue int `yaml:"ingest_queue"`
@@ -134,6 +135,7 @@ func (c Config) validate() []fieldError {
 	add("topology.", texts(c.Topology.Validate()))
 	add("store.", texts(c.Store.Validate()))
 	add("console.", texts(c.Console.Validate()))
+	errs = append(errs, c.Alerting.validate()...)
 	return errs
 }
 

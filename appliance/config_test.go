@@ -65,6 +65,22 @@ func TestConfigNeverShowsSecrets(t *testing.T) {
 	if cfg.Devices[1].Credentials.PrivPassphrase.Reveal() != "privpass123" {
 		t.Fatal("the passphrase was not read")
 	}
+
+	// The alerting block's secrets: webhook HMAC key, Slack and Teams URLs, the PagerDuty
+	// routing key, the SMTP password.
+	cfg, err = LoadConfig("testdata/config/alerting/in.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = describe(cfg, nil)
+	for _, secret := range []string{"hmacsecret123", "slacksecret123", "teamssecret123", "0123456789abcdef0123456789abcdef", "mailsecret123"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the config dump shows %q:\n%s", secret, out)
+		}
+	}
+	if r, _ := cfg.Alerting.Receiver("oncall-pager"); r.PagerDuty == nil || r.PagerDuty.RoutingKey.Reveal() != "0123456789abcdef0123456789abcdef" {
+		t.Fatal("the routing key was not read")
+	}
 }
 
 func FuzzParseConfig(f *testing.F) {

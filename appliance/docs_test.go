@@ -24,7 +24,7 @@ func yamlBlocks(t *testing.T, path string) []string {
 // TestConfigDocExample loads every YAML example of the docs and the README, and checks that
 // docs/config.md names every key the configuration has.
 func TestConfigDocExample(t *testing.T) {
-	for _, path := range []string{"../docs/config.md", "../README.md"} {
+	for _, path := range []string{"../docs/config.md", "../README.md", "../docs/alerting.md"} {
 		blocks := yamlBlocks(t, path)
 		if len(blocks) == 0 {
 			t.Fatalf("%s has no yaml example", path)

@@ -5,6 +5,7 @@
 //	watchfloor backup -data DIR -o FILE                           hot backup of the store
 //	watchfloor replay [-config FILE] -data DIR CAPTURE            a capture through the flow and packet collectors
 //	watchfloor rules check|test|import-sigma …                    the rule language's tools
+//	watchfloor alerting test-route|send-test -config FILE …       the alert routing's tools
 package main
 
 import (
@@ -38,6 +39,8 @@ usage:
         packet observations summarised
   watchfloor rules check DIR|FILE | rules test FILE | rules import-sigma FILE|DIR [-o DIR]
         validate rules (FILE:LINE:COL: FIELD: MSG), run rule tests, convert Sigma rules
+  watchfloor alerting test-route -config FILE [label=value …] | alerting send-test -config FILE RECEIVER
+        which receivers an example alert reaches; send a test notification through a receiver
 
 environment:
   WATCHFLOOR_TOKEN   the admin API token (otherwise generated once into the data dir)
@@ -69,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return replayCmd(args, stdout, stderr)
 	case "rules":
 		return rulesCmd(args, stdout, stderr)
+	case "alerting":
+		return alertingCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
