@@ -338,11 +338,34 @@ func TestNewcomer(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 
+	// The flap is also an alert of the default pack, through the correlator and the alert
+	// lifecycle: one interface_down for the flapping uplink.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var al struct {
+			Alerts []watchfloor.Alert `json:"alerts"`
+		}
+		p.get("/api/v1/alerts?state=open", &al)
+		found := false
+		for _, a := range al.Alerts {
+			if a.Rule == "interface_down" && a.Entity.Device == "acc-a3" && a.Category == watchfloor.CategoryAvailability {
+				found = true
+			}
+		}
+		if found {
+			t.Logf("the flap's alert after %v (%d open alerts)", time.Since(t0).Round(time.Millisecond), len(al.Alerts))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no interface_down alert for acc-a3: %+v", al.Alerts)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
 	// The wall, in a real browser: every lab device as a tile, live, and the incident's events.
 	if chromium, ok := lookChromium(t); ok {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		b := browser.Start(ctx, t, chromium, p.url+"/wall?token="+p.token)
-		want := []string{`class="conn live"`, "oper down", `id="fl-lists">`, "lab mirror", "packet capture"} // top talkers, capture health
+		want := []string{`class="conn live"`, "oper down", `id="fl-lists">`, "lab mirror", "packet capture", "Interface Te1/1/1 of acc-a3 is down"} // top talkers, capture health, the alert
 		for _, d := range devs.Devices {
 			want = append(want, `data-device="`+d.Name+`"`)
 		}
@@ -368,6 +391,10 @@ func TestNewcomer(t *testing.T) {
 	// is there after a restart, and the store opens cleanly.
 	p.get("/api/v1/events?limit=1000", &evs)
 	seen := evs.Events
+	var alertsBefore struct {
+		Alerts []watchfloor.Alert `json:"alerts"`
+	}
+	p.get("/api/v1/alerts?limit=1000", &alertsBefore)
 	_ = p.signal(syscall.SIGKILL, 5*time.Second)
 	p2 := start(t, data)
 	if tokenLine.MatchString(p2.stdout.String()) {
@@ -386,6 +413,21 @@ func TestNewcomer(t *testing.T) {
 		}
 	}
 	t.Logf("after SIGKILL and restart: all %d committed events present", len(seen))
+	// Alerts too: the ones seen seconds before the kill are there, under the same IDs.
+	var alertsAfter struct {
+		Alerts []watchfloor.Alert `json:"alerts"`
+	}
+	p2.get("/api/v1/alerts?limit=1000", &alertsAfter)
+	ids := map[uint64]string{}
+	for _, a := range alertsAfter.Alerts {
+		ids[a.ID] = a.Rule
+	}
+	for _, a := range alertsBefore.Alerts {
+		if ids[a.ID] != a.Rule {
+			t.Errorf("alert %d (%s) was gone or changed after SIGKILL and restart", a.ID, a.Rule)
+		}
+	}
+	t.Logf("after SIGKILL and restart: all %d alerts present", len(alertsBefore.Alerts))
 
 	// SIGTERM: a clean exit 0 that flushes.
 	if err := p2.signal(syscall.SIGTERM, 15*time.Second); err != nil {
