@@ -4,25 +4,20 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/watchfloor/watchfloor/internal/yamlpos"
 )
 
 // Error is one problem of a rule, list or test file, positioned for a human: printed as
 // `FILE:LINE:COL: FIELD: MSG`. Field is the YAML path of what is wrong
 // (detection.selection.dst_ip|cidr, correlation.group-by[1]) or empty.
-type Error struct {
-	File   string
-	Line   int
-	Column int
-	Field  string
-	Msg    string
-}
+type Error = yamlpos.Error
 
-func (e Error) Error() string {
-	if e.Field == "" {
-		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Column, e.Field, e.Msg)
-}
+// The YAML path and node words shared with the routing language.
+var (
+	join     = yamlpos.Join
+	nodeDesc = yamlpos.Describe
+)
 
 // SortErrors orders errors by file, line, column, then text, and drops exact duplicates.
 func SortErrors(errs []Error) []Error {

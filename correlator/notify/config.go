@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/watchfloor/watchfloor/internal/yamlpos"
 	"io"
 	"regexp"
 	"slices"
@@ -32,20 +33,13 @@ const (
 
 // Error is one problem of a routing config, printed as `FILE:LINE:COL: FIELD: MSG`. Field is
 // the YAML path of what is wrong (route.routes[1].matchers[0]) or empty.
-type Error struct {
-	File   string
-	Line   int
-	Column int
-	Field  string
-	Msg    string
-}
+type Error = yamlpos.Error
 
-func (e Error) Error() string {
-	if e.Field == "" {
-		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Column, e.Field, e.Msg)
-}
+// The YAML path and node words shared with the rule language.
+var (
+	join     = yamlpos.Join
+	nodeDesc = yamlpos.Describe
+)
 
 // RouteConfig is one node of the routing tree. Empty fields of a child route take their
 // parent's value (receiver, group_by, the three intervals); time windows are the route's own.
@@ -189,30 +183,6 @@ func (p *cparser) at(at pos, field, format string, args ...any) {
 
 func (p *cparser) atN(n *yaml.Node, field, format string, args ...any) {
 	p.at(pos{n.Line, n.Column}, field, format, args...)
-}
-
-func join(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "." + b
-}
-
-func nodeDesc(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.ShortTag() == "!!null" {
-			return "null"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "a document"
 }
 
 func (p *cparser) mapping(n *yaml.Node, field string, f func(k, v *yaml.Node)) {
