@@ -2,8 +2,6 @@ package appliance
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/watchfloor/watchfloor"
 	"github.com/watchfloor/watchfloor/correlator/alerts"
+	"github.com/watchfloor/watchfloor/internal/netnstest"
 	"github.com/watchfloor/watchfloor/internal/testpeer"
 )
 
@@ -42,63 +41,14 @@ type netnsLab struct {
 // newNetnsLab builds the namespaces, removed again when the test ends, however it ends.
 func newNetnsLab(t *testing.T) *netnsLab {
 	t.Helper()
-	testpeer.Root(t)
-	testpeer.Program(t, "ip")
-	var rnd [3]byte
-	_, _ = rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
-	l := &netnsLab{att: "wf-app-a-" + id, tgt: "wf-app-t-" + id, bridge: "wfab" + id,
-		attHost: "wfaa" + id, capture: "wfat" + id, attAddr: "198.51.100.61", tgtAddr: "198.51.100.62"}
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	t.Cleanup(func() {
-		for _, args := range [][]string{{"link", "del", l.attHost}, {"link", "del", l.capture}, {"link", "del", l.bridge},
-			{"netns", "del", l.att}, {"netns", "del", l.tgt}} {
-			_ = exec.Command("ip", args...).Run()
-		}
-	})
-	run("netns", "add", l.att)
-	run("netns", "add", l.tgt)
-	// No IPv6: its neighbour discovery and MLD chatter would come and go at random times.
-	noV6 := func(ns, dev string) {
-		t.Helper()
-		args := []string{"sysctl", "-qw", "net.ipv6.conf." + dev + ".disable_ipv6=1"}
-		if ns != "" {
-			args = append([]string{"ip", "netns", "exec", ns}, args...)
-		}
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("link", "add", l.bridge, "type", "bridge")
-	noV6("", l.bridge)
-	run("link", "set", l.bridge, "up")
-	for _, p := range []struct{ ns, host, addr string }{{l.att, l.attHost, l.attAddr}, {l.tgt, l.capture, l.tgtAddr}} {
-		noV6(p.ns, "all")
-		noV6(p.ns, "default")
-		run("link", "add", p.host, "type", "veth", "peer", "name", "eth0", "netns", p.ns)
-		noV6("", p.host)
-		run("link", "set", p.host, "master", l.bridge)
-		run("link", "set", p.host, "up")
-		run("-n", p.ns, "addr", "add", p.addr+"/24", "dev", "eth0")
-		run("-n", p.ns, "link", "set", "eth0", "up")
-		run("-n", p.ns, "link", "set", "lo", "up")
-	}
-	return l
+	p := netnstest.New(t, "a", "198.51.100.61", "198.51.100.62")
+	return &netnsLab{att: p.Att, tgt: p.Tgt, bridge: p.Bridge, attHost: p.AttHost, capture: p.TgtHost, attAddr: p.AttAddr, tgtAddr: p.TgtAddr}
 }
 
 // exec runs a program in a namespace to its end and returns its output.
 func (l *netnsLab) exec(t *testing.T, ns, name string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), ns, err, out)
-	}
-	return string(out)
+	return netnstest.Exec(t, ns, name, args...)
 }
 
 // runFor runs a program in a namespace for d, then interrupts it (SIGINT to its process

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/watchfloor/watchfloor"
+	"github.com/watchfloor/watchfloor/internal/netnstest"
 	"github.com/watchfloor/watchfloor/internal/testpeer"
 )
 
@@ -40,63 +40,14 @@ type lab struct {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	testpeer.Root(t)
-	testpeer.Program(t, "ip")
-	var rnd [3]byte
-	_, _ = rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
-	l := &lab{id: id, att: "wf-pkt-a-" + id, tgt: "wf-pkt-t-" + id, bridge: "wfpb" + id,
-		attHost: "wfpa" + id, tgtHost: "wfpt" + id, attAddr: "198.51.100.1", tgtAddr: "198.51.100.2"}
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	t.Cleanup(func() {
-		for _, args := range [][]string{{"link", "del", l.attHost}, {"link", "del", l.tgtHost}, {"link", "del", l.bridge},
-			{"netns", "del", l.att}, {"netns", "del", l.tgt}} {
-			_ = exec.Command("ip", args...).Run()
-		}
-	})
-	run("netns", "add", l.att)
-	run("netns", "add", l.tgt)
-	// No IPv6: its neighbour discovery and MLD chatter would come and go at random times.
-	noV6 := func(ns, dev string) {
-		t.Helper()
-		args := []string{"sysctl", "-qw", "net.ipv6.conf." + dev + ".disable_ipv6=1"}
-		if ns != "" {
-			args = append([]string{"ip", "netns", "exec", ns}, args...)
-		}
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("link", "add", l.bridge, "type", "bridge")
-	noV6("", l.bridge)
-	run("link", "set", l.bridge, "up")
-	for _, p := range []struct{ ns, host, addr string }{{l.att, l.attHost, l.attAddr}, {l.tgt, l.tgtHost, l.tgtAddr}} {
-		noV6(p.ns, "all")
-		noV6(p.ns, "default")
-		run("link", "add", p.host, "type", "veth", "peer", "name", "eth0", "netns", p.ns)
-		noV6("", p.host)
-		run("link", "set", p.host, "master", l.bridge)
-		run("link", "set", p.host, "up")
-		run("-n", p.ns, "addr", "add", p.addr+"/24", "dev", "eth0")
-		run("-n", p.ns, "link", "set", "eth0", "up")
-		run("-n", p.ns, "link", "set", "lo", "up")
-	}
-	return l
+	p := netnstest.New(t, "p", "198.51.100.1", "198.51.100.2")
+	return &lab{id: p.ID, att: p.Att, tgt: p.Tgt, bridge: p.Bridge, attHost: p.AttHost, tgtHost: p.TgtHost, attAddr: p.AttAddr, tgtAddr: p.TgtAddr}
 }
 
 // exec runs a program in a namespace and returns its output.
 func (l *lab) exec(t *testing.T, ns string, name string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), ns, err, out)
-	}
-	return string(out)
+	return netnstest.Exec(t, ns, name, args...)
 }
 
 // inNetns runs f on a thread that joined the namespace; the thread is never handed back to
