@@ -1,31 +1,13 @@
 package receiver
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"time"
 
-	"github.com/watchfloor/watchfloor"
 	"github.com/watchfloor/watchfloor/correlator/notify"
 )
 
 // SlackConfig configures a Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat).
-type SlackConfig struct {
-	URL     watchfloor.Secret `yaml:"url"` // the webhook URL is the credential
-	Timeout time.Duration     `yaml:"timeout"`
-}
-
-// Validate reports every problem of c.
-func (c SlackConfig) Validate() []FieldError {
-	var errs fieldErrors
-	errs.checkURL("url", c.URL.Reveal(), true)
-	if c.Timeout < 0 {
-		errs.add("timeout", "must not be negative")
-	}
-	return errs
-}
+type SlackConfig = ChatConfig
 
 // SlackMessage is the body posted to a Slack incoming webhook.
 type SlackMessage struct {
@@ -56,24 +38,15 @@ type SlackButton struct {
 }
 
 // Slack posts to a Slack-compatible incoming webhook.
-type Slack struct {
-	name   string
-	cfg    SlackConfig
-	client *http.Client
-}
+type Slack struct{ chatWebhook }
 
 var _ notify.Receiver = (*Slack)(nil)
 
 // NewSlack returns a Slack receiver; client nil uses a default client.
 func NewSlack(name string, cfg SlackConfig, client *http.Client) (*Slack, error) {
-	if err := checkNew(name, cfg.Validate()); err != nil {
-		return nil, err
-	}
-	return &Slack{name: name, cfg: cfg, client: defaultClient(client)}, nil
+	c, err := newChatWebhook(name, "slack", cfg, client, func(n notify.Notification) any { return SlackPayload(n) })
+	return &Slack{c}, err
 }
-
-// Name returns the receiver's name.
-func (s *Slack) Name() string { return s.name }
 
 // slackEscape escapes the three characters Slack's mrkdwn treats as control characters.
 func slackEscape(s string) string {
@@ -123,16 +96,4 @@ func SlackPayload(n notify.Notification) SlackMessage {
 		m.Blocks = append(m.Blocks, SlackBlock{Type: "context", Elements: []SlackText{{"mrkdwn", "<" + n.AckLink + "|Acknowledge>"}}})
 	}
 	return m
-}
-
-// Send makes one POST of n.
-func (s *Slack) Send(ctx context.Context, n notify.Notification) error {
-	body, err := json.Marshal(SlackPayload(n))
-	if err != nil {
-		return permanent(fmt.Errorf("slack %s: encode: %w", s.name, err))
-	}
-	if err := post(ctx, s.client, s.cfg.Timeout, s.cfg.URL.Reveal(), body, nil, is2xx); err != nil {
-		return fmt.Errorf("slack %s: %w", s.name, err)
-	}
-	return nil
 }

@@ -1,11 +1,7 @@
 package receiver
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/watchfloor/watchfloor"
 	"github.com/watchfloor/watchfloor/correlator/notify"
@@ -13,20 +9,7 @@ import (
 
 // TeamsConfig configures a Microsoft Teams incoming webhook (or a Workflows "post to a
 // channel when a webhook request is received" URL, which takes the same body).
-type TeamsConfig struct {
-	URL     watchfloor.Secret `yaml:"url"` // the webhook URL is the credential
-	Timeout time.Duration     `yaml:"timeout"`
-}
-
-// Validate reports every problem of c.
-func (c TeamsConfig) Validate() []FieldError {
-	var errs fieldErrors
-	errs.checkURL("url", c.URL.Reveal(), true)
-	if c.Timeout < 0 {
-		errs.add("timeout", "must not be negative")
-	}
-	return errs
-}
+type TeamsConfig = ChatConfig
 
 // TeamsMessage is the body posted to Teams: a message carrying one Adaptive Card.
 type TeamsMessage struct {
@@ -120,33 +103,12 @@ func TeamsPayload(n notify.Notification) TeamsMessage {
 }
 
 // Teams posts an Adaptive Card to a Teams webhook.
-type Teams struct {
-	name   string
-	cfg    TeamsConfig
-	client *http.Client
-}
+type Teams struct{ chatWebhook }
 
 var _ notify.Receiver = (*Teams)(nil)
 
 // NewTeams returns a Teams receiver; client nil uses a default client.
 func NewTeams(name string, cfg TeamsConfig, client *http.Client) (*Teams, error) {
-	if err := checkNew(name, cfg.Validate()); err != nil {
-		return nil, err
-	}
-	return &Teams{name: name, cfg: cfg, client: defaultClient(client)}, nil
-}
-
-// Name returns the receiver's name.
-func (t *Teams) Name() string { return t.name }
-
-// Send makes one POST of n.
-func (t *Teams) Send(ctx context.Context, n notify.Notification) error {
-	body, err := json.Marshal(TeamsPayload(n))
-	if err != nil {
-		return permanent(fmt.Errorf("teams %s: encode: %w", t.name, err))
-	}
-	if err := post(ctx, t.client, t.cfg.Timeout, t.cfg.URL.Reveal(), body, nil, is2xx); err != nil {
-		return fmt.Errorf("teams %s: %w", t.name, err)
-	}
-	return nil
+	c, err := newChatWebhook(name, "teams", cfg, client, func(n notify.Notification) any { return TeamsPayload(n) })
+	return &Teams{c}, err
 }
