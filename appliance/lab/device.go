@@ -595,7 +595,7 @@ func column(entry []uint32, col int) []uint32 {
 	return append(entry[:len(entry):len(entry)], uint32(col))
 }
 
-// ifColumns and ifXColumns map column numbers to kinds (kNone: not implemented).
+// ifColumns and ifXColumns map column numbers to kinds (kNone: a column the lab does not simulate; agents answer it as absent).
 var (
 	ifColumns = [...]kind{
 		1: kIfIndex, 2: kIfDescr, 3: kIfType, 4: kIfMtu, 5: kIfSpeed, 6: kIfPhysAddress,
