@@ -154,7 +154,7 @@ func (a AlertingConfig) routing() (*notify.Config, []notify.Error) {
 	if err != nil {
 		return nil, []notify.Error{{Msg: "cannot read the route: " + err.Error()}}
 	}
-	return notify.ParseConfig("alerting", data, a.ReceiverNames())
+	return notify.ParseRouting("alerting", data, a.ReceiverNames(), a.policyNames())
 }
 
 // Routing compiles the routing tree of a valid configuration.
@@ -216,6 +216,16 @@ func (a AlertingConfig) validate() []fieldError {
 	for _, e := range a.Config.Validate() {
 		bad(e.Field, "%s", e.Msg)
 	}
+	for i, p := range a.People {
+		for j, r := range p.Receivers {
+			if !names[r] {
+				bad(fmt.Sprintf("people[%d].receivers[%d]", i, j), "unknown receiver %q (have %s)", r, strings.Join(a.ReceiverNames(), ", "))
+			}
+		}
+		if len(p.Receivers) == 0 && len(a.Policies) > 0 {
+			bad(fmt.Sprintf("people[%d].receivers", i), "required: the receivers that page %s when an escalation reaches them (e.g. an e-mail or PagerDuty receiver)", p.Name)
+		}
+	}
 	for i, p := range a.Policies {
 		for j, l := range p.Levels {
 			for k, t := range l.Targets {
@@ -228,6 +238,15 @@ func (a AlertingConfig) validate() []fieldError {
 		}
 	}
 	return errs
+}
+
+// policyNames are the escalation policies' names, in order.
+func (a AlertingConfig) policyNames() []string {
+	out := make([]string, len(a.Policies))
+	for i, p := range a.Policies {
+		out[i] = p.Name
+	}
+	return out
 }
 
 // validReceiverName is receiver's rule for names (they become metric labels and log fields).

@@ -53,7 +53,10 @@ type RouteConfig struct {
 	RepeatInterval time.Duration `yaml:"repeat_interval"`
 	ActiveTimes    []string      `yaml:"active_times"` // names of TimeWindows: notify only within one
 	MuteTimes      []string      `yaml:"mute_times"`   // names of TimeWindows: never notify within one
-	Routes         []RouteConfig `yaml:"routes"`
+	// Escalation names the on-call escalation policy a group this route takes starts when it
+	// first pages: the route's own, not inherited (a `continue` sibling must not page twice).
+	Escalation string        `yaml:"escalation"`
+	Routes     []RouteConfig `yaml:"routes"`
 
 	groupBySet bool
 	pos        map[string]pos // field → position, for NewTree's messages
@@ -89,9 +92,15 @@ type pos struct{ line, col int }
 
 // ParseConfig reads a routing file: name is its name in messages, receivers the names of the
 // receivers routes may send to. Every problem is reported with its position; a config with
-// errors is not returned.
+// errors is not returned. Escalation policy names are not checked: see ParseRouting.
 func ParseConfig(name string, data []byte, receivers []string) (*Config, []Error) {
-	p := &cparser{file: name}
+	return ParseRouting(name, data, receivers, nil)
+}
+
+// ParseRouting is ParseConfig that also checks each route's escalation against the names
+// of the configured policies (nil: not checked).
+func ParseRouting(name string, data []byte, receivers, policies []string) (*Config, []Error) {
+	p := &cparser{file: name, policies: policies}
 	if len(data) > MaxConfigBytes {
 		p.at(pos{1, 1}, "", "file is %d bytes, over the %d limit", len(data), MaxConfigBytes)
 		return nil, p.list
@@ -172,9 +181,10 @@ func sortErrors(errs []Error) []Error {
 }
 
 type cparser struct {
-	file   string
-	list   []Error
-	routes int
+	file     string
+	list     []Error
+	routes   int
+	policies []string // nil: escalation names not checked
 }
 
 func (p *cparser) at(at pos, field, format string, args ...any) {
@@ -325,6 +335,8 @@ func (p *cparser) route(r *RouteConfig, n *yaml.Node, field string, depth int) {
 			} else {
 				r.RepeatInterval = d
 			}
+		case "escalation":
+			r.Escalation, _ = p.str(v, f)
 		case "active_times":
 			r.ActiveTimes, _ = p.strList(v, f)
 		case "mute_times":
@@ -454,6 +466,9 @@ func (p *cparser) validate(c *Config, receivers []string, routeNode *yaml.Node) 
 		}
 		if r.Receiver != "" && !slices.Contains(receivers, r.Receiver) {
 			p.at(at("receiver"), join(field, "receiver"), "unknown receiver %q (have %s)", r.Receiver, strings.Join(receivers, ", "))
+		}
+		if r.Escalation != "" && p.policies != nil && !slices.Contains(p.policies, r.Escalation) {
+			p.at(at("escalation"), join(field, "escalation"), "unknown escalation policy %q (have %s)", r.Escalation, strings.Join(p.policies, ", "))
 		}
 		for i, n := range r.ActiveTimes {
 			if !windows[n] {

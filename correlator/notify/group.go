@@ -190,6 +190,36 @@ func (g *Grouper) update(a watchfloor.Alert, now time.Time) {
 	}
 }
 
+// Groups returns the keys of the groups alert id is in (not those it is suppressed under).
+func (g *Grouper) Groups(id uint64) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.byAl[id])
+}
+
+// Has reports whether the group of key exists: it goes once its resolution is sent, or when
+// its alerts all left it (silenced, suppressed by a root cause elsewhere).
+func (g *Grouper) Has(key string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.groups[key] != nil
+}
+
+// Tracked returns the IDs of every alert the grouper holds, grouped or suppressed, ascending.
+func (g *Grouper) Tracked() []uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]uint64, 0, g.tracked())
+	for id := range g.byAl {
+		out = append(out, id)
+	}
+	for id := range g.suppOf {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (g *Grouper) tracked() int { return len(g.byAl) + len(g.suppOf) }
 
 // leave takes alert id out of its groups other than keep; groups left empty go (an empty

@@ -196,6 +196,7 @@ type Route struct {
 	GroupWait      time.Duration
 	GroupInterval  time.Duration
 	RepeatInterval time.Duration
+	Escalation     string // the on-call policy its groups start; empty: none
 	Routes         []*Route
 
 	active, mute []*timeWindow
@@ -239,6 +240,7 @@ func (t *Tree) compile(rc, parent *RouteConfig, windows map[string]*timeWindow, 
 		ID:             id,
 		Receiver:       cmpOr(rc.Receiver, parent.Receiver),
 		Continue:       rc.Continue,
+		Escalation:     rc.Escalation,
 		GroupWait:      parent.GroupWait,
 		GroupInterval:  cmpOr(rc.GroupInterval, parent.GroupInterval),
 		RepeatInterval: cmpOr(rc.RepeatInterval, parent.RepeatInterval),
@@ -384,6 +386,12 @@ func (r *Route) GroupKey(labels []watchfloor.Attr) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// RouteOf is the ID of the route a group key (GroupKey's) belongs to.
+func RouteOf(groupKey string) string {
+	id, _, _ := strings.Cut(groupKey, ":")
+	return id
 }
 
 // TestRoute lists the receivers an example alert reaches, in the order of the routes that

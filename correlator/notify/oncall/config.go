@@ -11,12 +11,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Person is someone who can be paged. It has notify.Target's fields, so notify.Target(p)
-// converts it for a paging receiver (this package does not import notify).
+// Person is someone who can be paged: notify.Target has the same name, e-mail and phone,
+// for the receivers that address people (this package does not import notify).
 type Person struct {
 	Name  string `json:"name" yaml:"name"`
 	Email string `json:"email,omitempty" yaml:"email"`
 	Phone string `json:"phone,omitempty" yaml:"phone"`
+	// Receivers page this person when an escalation reaches them (an e-mail receiver writes
+	// to Email, PagerDuty pages the service): checked against the receivers by the caller.
+	Receivers []string `json:"receivers,omitempty" yaml:"receivers"`
 }
 
 // Config is the on-call configuration: people, schedules and escalation policies. Every
