@@ -373,13 +373,17 @@ func (g *Grouper) ordered(gr *group) []listed {
 	return out
 }
 
-// fingerprint is what makes a group changed: its alerts, their states, what is suppressed.
+// fingerprint is what makes a group changed: its alerts, which are resolved, what is
+// suppressed.
 func fingerprint(ls []listed) string {
 	h := sha256.New()
 	var b [18]byte
 	for _, l := range ls {
 		binary.BigEndian.PutUint64(b[:8], l.a.ID)
-		b[8] = byte(l.a.State)
+		b[8] = 0 // an acknowledgement is told by its own notification, not as a change
+		if l.a.State == watchfloor.AlertResolved {
+			b[8] = 1
+		}
 		b[9] = byte(l.a.Severity)
 		if l.suppressed {
 			b[9] |= 0x80

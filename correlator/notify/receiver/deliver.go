@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +88,7 @@ type Deliverer struct {
 	cfg     DelivererConfig
 	deps    DelivererDeps
 	workers map[string]*worker
+	busy    atomic.Int64 // notifications queued or being delivered (attempts and backoffs)
 
 	attempts *prometheus.CounterVec
 	dropped  *prometheus.CounterVec
@@ -175,11 +177,13 @@ func (d *Deliverer) Enqueue(n notify.Notification) error {
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownReceiver, n.Receiver)
 	}
+	d.busy.Add(1)
 	select {
 	case w.q <- n:
 		d.queued.WithLabelValues(n.Receiver).Inc()
 		return nil
 	default:
+		d.busy.Add(-1)
 		d.dropped.WithLabelValues(n.Receiver).Inc()
 		d.deps.Record(Delivery{NotificationID: n.ID, GroupKey: n.GroupKey, Receiver: n.Receiver,
 			Time: d.deps.Now(), Err: ErrQueueFull.Error(), Done: true})
@@ -205,11 +209,13 @@ func (d *Deliverer) work(ctx context.Context, w *worker) {
 		case n := <-w.q:
 			d.queued.WithLabelValues(name).Dec()
 			d.deliver(ctx, w.r, n)
+			d.busy.Add(-1)
 		case <-ctx.Done():
 			for {
 				select {
 				case n := <-w.q:
 					d.queued.WithLabelValues(name).Dec()
+					d.busy.Add(-1)
 					d.deps.Record(Delivery{NotificationID: n.ID, GroupKey: n.GroupKey, Receiver: name,
 						Time: d.deps.Now(), Err: "deliverer stopped before delivery"})
 				default:
@@ -219,6 +225,10 @@ func (d *Deliverer) work(ctx context.Context, w *worker) {
 		}
 	}
 }
+
+// Idle reports whether no notification is queued or being delivered: a caller shutting
+// down waits for it (bounded) so that a delivery in progress is not cut off and re-sent.
+func (d *Deliverer) Idle() bool { return d.busy.Load() == 0 }
 
 // Backoff returns the wait before attempt+1 (attempt ≥ 1): InitialBackoff·2^(attempt-1),
 // capped at MaxBackoff, then scaled by a jitter factor in [0.5, 1).
