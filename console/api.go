@@ -23,7 +23,8 @@ import (
 )
 
 // routes builds the console's handler. Static pages, /healthz and /metrics are open; every
-// other /api path needs the bearer token.
+// other /api path needs the bearer token, except that an alert's ack also takes a signed
+// link (acklink.go).
 func (c *Console) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", c.healthz)
@@ -44,12 +45,15 @@ func (c *Console) routes() http.Handler {
 	api("GET /api/v1/observations", c.getObservations)
 	api("GET /api/v1/alerts", c.getAlerts)
 	api("GET /api/v1/alerts/{id}", c.getAlert)
-	api("POST /api/v1/alerts/{id}/ack", c.alertAction("ack", Alerts.Ack))
+	c.ackRoutes(mux) // POST …/ack: the token, or a signed link; GET …/ack: a signed link's page
 	api("POST /api/v1/alerts/{id}/resolve", c.alertAction("resolve", Alerts.Resolve))
 	api("GET /api/v1/silences", c.getSilences)
 	api("POST /api/v1/silences", c.postSilence)
 	api("DELETE /api/v1/silences/{id}", c.deleteSilence)
 	api("GET /api/v1/rules", c.getRules)
+	api("GET /api/v1/notifications", c.getNotifications)
+	api("GET /api/v1/incidents", c.getIncidents)
+	api("GET /api/v1/incidents/stats", c.getIncidentStats)
 	mux.Handle("GET /api/v1/stream", c.auth(c.stream, true))
 	api("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")

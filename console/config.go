@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,6 +21,12 @@ type Config struct {
 	// StaleAfter is how long the wall waits without any message, or without a new poll of a
 	// device, before it marks the data stale. Set it to about twice the SNMP poll interval.
 	StaleAfter time.Duration `yaml:"stale_after"`
+	// ExternalURL is the URL people reach this console at (scheme://host[:port][/path]),
+	// used in the links that notifications carry. Empty: http://<listen>, which only works
+	// on the console's own machine unless listen names a reachable address.
+	ExternalURL string `yaml:"external_url"`
+	// AckLinkTTL is how long a signed acknowledgement link in a page stays valid.
+	AckLinkTTL time.Duration `yaml:"ack_link_ttl"`
 }
 
 // Defaults.
@@ -27,11 +34,18 @@ const (
 	DefaultListen     = "127.0.0.1:8080"
 	DefaultSendQueue  = 64
 	DefaultStaleAfter = time.Minute
+	DefaultAckLinkTTL = 7 * 24 * time.Hour
+)
+
+// Bounds of AckLinkTTL.
+const (
+	minAckLinkTTL = time.Minute
+	maxAckLinkTTL = 90 * 24 * time.Hour
 )
 
 // DefaultConfig returns the configuration used when the file says nothing.
 func DefaultConfig() Config {
-	return Config{Listen: DefaultListen, SendQueue: DefaultSendQueue, StaleAfter: DefaultStaleAfter}
+	return Config{Listen: DefaultListen, SendQueue: DefaultSendQueue, StaleAfter: DefaultStaleAfter, AckLinkTTL: DefaultAckLinkTTL}
 }
 
 // withDefaults fills the zero fields of c with their defaults.
@@ -45,6 +59,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StaleAfter == 0 {
 		c.StaleAfter = d.StaleAfter
+	}
+	if c.AckLinkTTL == 0 {
+		c.AckLinkTTL = d.AckLinkTTL
 	}
 	return c
 }
@@ -76,7 +93,58 @@ func (c Config) Validate() []FieldError {
 	if c.StaleAfter < time.Second {
 		errs = append(errs, FieldError{"stale_after", fmt.Sprintf("%v is shorter than 1s", c.StaleAfter)})
 	}
+	if c.ExternalURL != "" {
+		if err := checkExternalURL(c.ExternalURL); err != nil {
+			errs = append(errs, FieldError{"external_url", err.Error()})
+		}
+	}
+	if c.AckLinkTTL < minAckLinkTTL || c.AckLinkTTL > maxAckLinkTTL {
+		errs = append(errs, FieldError{"ack_link_ttl", fmt.Sprintf("%v is out of range 1m..2160h (90 days)", c.AckLinkTTL)})
+	}
 	return errs
+}
+
+// checkExternalURL accepts an absolute http or https URL with a host and no user, query or
+// fragment.
+func checkExternalURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q: %v", truncate(s), err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%q: want an absolute http:// or https:// URL", truncate(s))
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(s, "?#") {
+		return fmt.Errorf("%q: want no user, query or fragment", truncate(s))
+	}
+	if strings.TrimSpace(s) != s || strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return fmt.Errorf("%q: want no spaces or control characters", truncate(s))
+	}
+	return nil
+}
+
+// BaseURL is the URL the console's links start with, without a trailing slash: ExternalURL,
+// else http://<listen> (with localhost for a wildcard or empty listen host).
+func (c Config) BaseURL() string {
+	c = c.withDefaults()
+	if c.ExternalURL != "" {
+		return strings.TrimRight(c.ExternalURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return "http://" + c.Listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// IncidentLink is the console URL that opens an alert: its API resource
+// (BaseURL/api/v1/alerts/ID), which answers the alert with its evidence to a client with
+// the token. The wall has no view of a single alert yet.
+func (c Config) IncidentLink(alertID uint64) string {
+	return c.BaseURL() + "/api/v1/alerts/" + strconv.FormatUint(alertID, 10)
 }
 
 // normalizeOrigin reduces an Origin to lower-case scheme://host[:port] so that two spellings

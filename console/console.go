@@ -54,6 +54,13 @@ type Deps struct {
 	// the appliance then calls PublishAlert on every change.
 	Alerts Alerts
 	Rules  Rules
+	// Notifications is the on-call pipeline's log, incidents and response times; nil when
+	// there is no notification pipeline (its endpoints answer 404).
+	Notifications Notifications
+	// AckKey signs the acknowledgement links in pages (AckSigner): at least 32 bytes, the
+	// same across restarts so that links sent before one still work. Empty: no links, and
+	// the signed acknowledgement endpoints answer 403.
+	AckKey watchfloor.Secret
 }
 
 // Console serves the API, the stream and the wall.
@@ -66,6 +73,7 @@ type Console struct {
 	origins map[string]bool
 	handler http.Handler
 	now     func() time.Time
+	ack     ackLinks
 
 	mu sync.Mutex
 	ln net.Listener
@@ -133,6 +141,9 @@ func newConsole(cfg Config, deps Deps, now func() time.Time) (*Console, error) {
 		cfg: cfg, deps: deps, log: log, m: m, now: now,
 		hub:     newHub(deps.Site, cfg.SendQueue, cfg.StaleAfter, m, log),
 		origins: make(map[string]bool),
+	}
+	if err := c.initAckLinks(); err != nil {
+		return nil, err
 	}
 	for _, o := range cfg.AllowedOrigins {
 		n, _ := normalizeOrigin(o) // validated above

@@ -110,11 +110,12 @@ type Dispatcher struct {
 // state is what Step persists.
 type state struct {
 	Version     int                            `json:"version"`
-	Groups      notify.GroupState              `json:"groups"`
+	Grouper     notify.GroupState              `json:"grouper"`
 	Escalations oncall.State                   `json:"escalations"`
-	Incidents   map[string]*Incident           `json:"incidents"` // open ones, by group key
-	Last        map[string]notify.Notification `json:"last"`      // the last firing page of each open incident
-	Paged       map[string][]paged             `json:"paged"`     // who was paged for each open incident
+	Incidents   map[string]*Incident           `json:"incidents"` // open ones, by ID
+	Groups      map[string]string              `json:"groups"`    // group key → its open incident's ID
+	Last        map[string]notify.Notification `json:"last"`      // the last firing page of each group of an open incident
+	Paged       map[string][]paged             `json:"paged"`     // who was paged about each such group
 	Seq         uint64                         `json:"seq"`
 }
 
@@ -227,6 +228,9 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 	if d.st.Incidents == nil {
 		d.st.Incidents = map[string]*Incident{}
 	}
+	if d.st.Groups == nil {
+		d.st.Groups = map[string]string{}
+	}
 	if d.st.Last == nil {
 		d.st.Last = map[string]notify.Notification{}
 	}
@@ -246,7 +250,7 @@ func (d *Dispatcher) restore(blob []byte) error {
 	if s.Version != stateVersion {
 		return fmt.Errorf("dispatch: saved state version %d, want %d", s.Version, stateVersion)
 	}
-	if err := d.grouper.Restore(s.Groups); err != nil {
+	if err := d.grouper.Restore(s.Grouper); err != nil {
 		return fmt.Errorf("dispatch: saved groups: %w", err)
 	}
 	if err := d.esc.Restore(s.Escalations); err != nil {
@@ -346,17 +350,18 @@ func (d *Dispatcher) Step(now time.Time) error {
 	d.mu.Unlock()
 
 	var out []notify.Notification
-	touched := map[string]*Incident{}
+	touched := map[string]*Incident{} // by ID
+	ended := map[string]bool{}        // groups whose incident part is over
+	touch := func(inc *Incident) { touched[inc.ID] = inc }
 
 	for _, n := range d.grouper.Tick(now) {
 		key := n.GroupKey
-		inc := d.st.Incidents[key]
+		inc := d.incident(key)
 		switch n.Status {
 		case notify.StatusResolved:
 			if inc != nil {
-				inc.Resolved = now
-				touched[key] = inc
-				d.esc.Resolve(key, now)
+				ended[key] = true
+				touch(inc)
 				for _, p := range d.st.Paged[key] {
 					if p.Receiver != n.Receiver || p.Target != nil {
 						out = append(out, d.derived(n, p, notify.StatusResolved, now))
@@ -368,7 +373,7 @@ func (d *Dispatcher) Step(now time.Time) error {
 				inc = d.open(n, now)
 			}
 			inc.Severity = max(inc.Severity, n.Severity)
-			touched[key] = inc
+			touch(inc)
 			d.st.Last[key] = n
 		}
 		d.signLink(&n, nil, now)
@@ -377,34 +382,42 @@ func (d *Dispatcher) Step(now time.Time) error {
 
 	for _, a := range acks {
 		for _, key := range d.grouper.Groups(a.ID) {
-			inc := d.st.Incidents[key]
-			if inc == nil || !inc.Acked.IsZero() || !inc.Open() {
+			inc := d.incident(key)
+			if inc == nil || ended[key] || d.st.Last[key].Status == notify.StatusAcknowledged {
 				continue
 			}
-			d.acknowledge(inc, a, now)
-			touched[key] = inc
-			for _, p := range d.st.Paged[key] {
-				out = append(out, d.derived(d.st.Last[key], p, notify.StatusAcknowledged, now))
+			if inc.Acked.IsZero() {
+				d.acknowledge(inc, a, now)
 			}
+			d.esc.Ack(key, a.AckedBy, now)
+			touch(inc)
+			last := d.st.Last[key]
+			for _, p := range d.st.Paged[key] {
+				out = append(out, d.derived(last, p, notify.StatusAcknowledged, now))
+			}
+			last.Status = notify.StatusAcknowledged // told once
+			d.st.Last[key] = last
 		}
 	}
 
-	for key, inc := range d.st.Incidents {
-		if inc.Open() && !d.grouper.Has(key) { // silenced or folded under a root elsewhere
-			inc.Resolved = now
-			touched[key] = inc
-			d.esc.Resolve(key, now)
-			d.log.Info("incident ended without a resolution page: its alerts left the group", "incident", inc.ID)
+	for key := range d.st.Groups {
+		if !ended[key] && !d.grouper.Has(key) { // silenced, or folded under a root elsewhere
+			ended[key] = true
+			touch(d.incident(key))
+			d.log.Info("group ended without a resolution page: its alerts left it", "incident", d.st.Groups[key], "group", key)
 		}
+	}
+	for key := range ended {
+		d.esc.Resolve(key, now)
 	}
 
 	var entries []LogEntry
 	for _, p := range d.esc.Tick(now) {
-		inc, last := d.st.Incidents[p.Key], d.st.Last[p.Key]
-		if inc == nil || !inc.Open() {
+		inc, last := d.incident(p.Key), d.st.Last[p.Key]
+		if inc == nil || ended[p.Key] {
 			continue
 		}
-		touched[p.Key] = inc
+		touch(inc)
 		if p.Level > 0 || p.Pass > 0 {
 			inc.Escalations++
 		}
@@ -427,9 +440,9 @@ func (d *Dispatcher) Step(now time.Time) error {
 
 	metas := make([]meta, len(out))
 	for i, n := range out {
-		if inc := d.st.Incidents[n.GroupKey]; inc != nil {
+		if inc := d.incident(n.GroupKey); inc != nil {
 			inc.Pages++
-			touched[n.GroupKey] = inc
+			touch(inc)
 			if n.Status == notify.StatusFiring {
 				d.addPaged(n.GroupKey, paged{Receiver: n.Receiver, Target: n.Target})
 			}
@@ -437,14 +450,23 @@ func (d *Dispatcher) Step(now time.Time) error {
 		metas[i] = d.metaOf(n)
 		entries = append(entries, metas[i].entry(n, ResultQueued, now))
 	}
+	// A group's part ends; an incident ends with its last group.
+	for key := range ended {
+		delete(d.st.Groups, key)
+		delete(d.st.Last, key)
+		delete(d.st.Paged, key)
+	}
+	live := map[string]bool{}
+	for _, id := range d.st.Groups {
+		live[id] = true
+	}
 	incidents := make([]Incident, 0, len(touched))
-	for key, inc := range touched {
-		incidents = append(incidents, *inc)
-		if !inc.Open() {
-			delete(d.st.Incidents, key)
-			delete(d.st.Last, key)
-			delete(d.st.Paged, key)
+	for id, inc := range touched {
+		if !live[id] {
+			inc.Resolved = now
+			delete(d.st.Incidents, id)
 		}
+		incidents = append(incidents, *inc)
 	}
 	slices.SortFunc(incidents, func(a, b Incident) int { return strings.Compare(a.ID, b.ID) })
 	d.m.open.Set(float64(len(d.st.Incidents)))
@@ -465,28 +487,62 @@ func (d *Dispatcher) Step(now time.Time) error {
 	return err
 }
 
-// open starts the incident of a group's first firing page, and its escalation.
+// incident is the open incident of a group, or nil.
+func (d *Dispatcher) incident(key string) *Incident {
+	if id, ok := d.st.Groups[key]; ok {
+		return d.st.Incidents[id]
+	}
+	return nil
+}
+
+// open joins a group's first firing page to the open incident of the same root cause (its
+// first alert: the groups of several routes about one problem are one incident), or starts
+// one; and starts the route's escalation.
 func (d *Dispatcher) open(n notify.Notification, now time.Time) *Incident {
+	var inc *Incident
+	if len(n.Alerts) > 0 {
+		for _, i := range d.st.Incidents {
+			if len(i.Alerts) > 0 && i.Alerts[0] == n.Alerts[0].ID {
+				inc = i
+				break
+			}
+		}
+	}
+	if inc != nil {
+		inc.Groups = append(inc.Groups, n.GroupKey)
+		d.st.Groups[n.GroupKey] = inc.ID
+		return d.escalate(inc, n, now)
+	}
 	h := sha256.Sum256([]byte(n.GroupKey))
-	inc := &Incident{
-		ID:       fmt.Sprintf("%016x-%016x", uint64(now.UnixNano()), binary.BigEndian.Uint64(h[:8])),
-		GroupKey: n.GroupKey, Receiver: n.Receiver, Title: n.Title, Severity: n.Severity, Opened: now,
+	inc = &Incident{
+		ID:     fmt.Sprintf("%016x-%016x", uint64(now.UnixNano()), binary.BigEndian.Uint64(h[:8])),
+		Groups: []string{n.GroupKey}, Title: n.Title, Severity: n.Severity, Opened: now,
 	}
 	for _, a := range n.Alerts[:min(len(n.Alerts), MaxLoggedAlerts)] {
 		inc.Alerts = append(inc.Alerts, a.ID)
 	}
-	d.st.Incidents[n.GroupKey] = inc
-	if r := d.tree.Route(notify.RouteOf(n.GroupKey)); r != nil && r.Escalation != "" {
-		inc.Policy = r.Escalation
-		for _, a := range n.Alerts {
-			if a.State == watchfloor.AlertAcknowledged { // acknowledged before its first page
+	d.st.Incidents[inc.ID] = inc
+	d.st.Groups[n.GroupKey] = inc.ID
+	return d.escalate(inc, n, now)
+}
+
+// escalate starts the escalation of the route of a group's first page, if it has one.
+func (d *Dispatcher) escalate(inc *Incident, n notify.Notification, now time.Time) *Incident {
+	r := d.tree.Route(notify.RouteOf(n.GroupKey))
+	if r == nil || r.Escalation == "" {
+		return inc
+	}
+	inc.Policy = r.Escalation
+	for _, a := range n.Alerts {
+		if a.State == watchfloor.AlertAcknowledged { // acknowledged before its first page
+			if inc.Acked.IsZero() {
 				d.acknowledge(inc, a, now)
-				return inc
 			}
+			return inc
 		}
-		if err := d.esc.Start(n.GroupKey, r.Escalation, now); err != nil {
-			d.log.Error("escalation not started", "incident", inc.ID, "policy", r.Escalation, "err", err)
-		}
+	}
+	if err := d.esc.Start(n.GroupKey, r.Escalation, now); err != nil {
+		d.log.Error("escalation not started", "incident", inc.ID, "policy", r.Escalation, "err", err)
 	}
 	return inc
 }
@@ -496,7 +552,6 @@ func (d *Dispatcher) acknowledge(inc *Incident, a watchfloor.Alert, now time.Tim
 	if !a.AckedAt.IsZero() && a.AckedAt.Before(now) && !a.AckedAt.Before(inc.Opened) {
 		inc.Acked = a.AckedAt
 	}
-	d.esc.Ack(inc.GroupKey, a.AckedBy, now)
 }
 
 func (d *Dispatcher) addPaged(key string, p paged) {
@@ -548,7 +603,7 @@ func (m meta) entry(n notify.Notification, r Result, now time.Time) LogEntry {
 
 func (d *Dispatcher) metaOf(n notify.Notification) meta {
 	m := meta{groupKey: n.GroupKey, target: targetName(n.Target), title: n.Title, level: n.Level, status: n.Status, severity: n.Severity}
-	if inc := d.st.Incidents[n.GroupKey]; inc != nil {
+	if inc := d.incident(n.GroupKey); inc != nil {
 		m.incident = inc.ID
 	}
 	for _, a := range n.Alerts[:min(len(n.Alerts), MaxLoggedAlerts)] {
@@ -565,7 +620,7 @@ func targetName(t *notify.Target) string {
 }
 
 func (d *Dispatcher) save(out []notify.Notification, incidents []Incident, entries []LogEntry, now time.Time) error {
-	d.st.Groups = d.grouper.State()
+	d.st.Grouper = d.grouper.State()
 	d.st.Escalations = d.esc.State()
 	blob, err := json.Marshal(&d.st)
 	if err == nil {

@@ -263,7 +263,9 @@ func start(t *testing.T, store *memStore, s *sink, c *clock, o opts) *env {
 		dc = receiver.DelivererConfig{QueueSize: 1000, MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, AttemptTimeout: 2 * time.Second}
 	}
 	e.d, err = New(Config{Tree: tree, OnCall: onCall, Deliverer: dc, Interval: time.Hour, ShutdownGrace: 2 * time.Second,
-		AckLink: func(id uint64, by string, _ time.Time) string { return fmt.Sprintf("https://wall/ack/%d?by=%s", id, by) }},
+		AckLink: func(id uint64, by string, _ time.Time) string {
+			return fmt.Sprintf("https://wall/ack/%d?by=%s", id, by)
+		}},
 		Deps{Store: store, Receivers: rs, Now: c.now})
 	if err != nil {
 		t.Fatal(err)
@@ -385,8 +387,8 @@ func TestStormPagesOncePerGroup(t *testing.T) {
 	e.advance(t0.Add(10 * time.Minute))
 	got := firing(s.all())
 	want := map[string]int{
-		`chat 0:{rule="interface_down",site="lab"} `: 1,
-		`pager 0.0:{rule="device_down",site="lab"} `: 1,
+		`chat 0:{rule="interface_down",site="lab"} `:   1,
+		`pager 0.0:{rule="device_down",site="lab"} `:   1,
 		`mail 0.0:{rule="device_down",site="lab"} ann`: 1,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -647,7 +649,10 @@ func TestDeadReceiverDoesNotDelayOthers(t *testing.T) {
 		deliverer: receiver.DelivererConfig{QueueSize: 10, MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, AttemptTimeout: 300 * time.Millisecond},
 		send: map[string]func(context.Context, notify.Notification) error{
 			"pager": func(ctx context.Context, _ notify.Notification) error { count("pager"); <-ctx.Done(); return ctx.Err() },
-			"mail":  func(context.Context, notify.Notification) error { count("mail"); return errors.New("smtp: 451 try later") },
+			"mail": func(context.Context, notify.Notification) error {
+				count("mail")
+				return errors.New("smtp: 451 try later")
+			},
 		}})
 	db := &alertsDB{}
 	db.put(e.d, outage(1, t0))

@@ -43,12 +43,12 @@ type LogEntry struct {
 // MaxLoggedAlerts bounds LogEntry.Alerts.
 const MaxLoggedAlerts = 50
 
-// Incident is one life of a notification group: from its first firing page to its resolution.
-// MTTA and MTTR are computed from these.
+// Incident is one problem paged about: the groups of every route that took its root cause
+// (the first alert of their first page), from the first firing page to the resolution of its
+// last group. MTTA and MTTR are computed from these.
 type Incident struct {
-	ID          string              `json:"id"`        // the group key's hash and Opened: unique
-	GroupKey    string              `json:"group_key"` // the route and group-by values
-	Receiver    string              `json:"receiver"`  // the route's receiver
+	ID          string              `json:"id"`     // Opened and a hash of the first group's key: unique, in time order
+	Groups      []string            `json:"groups"` // the group keys (route and group-by values) paged about it
 	Policy      string              `json:"policy,omitempty"`
 	Title       string              `json:"title"`
 	Severity    watchfloor.Severity `json:"severity"` // the highest seen while open
