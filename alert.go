@@ -25,8 +25,14 @@ func (s AlertState) String() string {
 	return fmt.Sprintf("alert_state(%d)", uint8(s))
 }
 
-// MarshalText makes an AlertState its name in JSON and YAML.
-func (s AlertState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+// MarshalText makes an AlertState its name in JSON and YAML; the zero or an unknown state is
+// an error, so that nothing is written that UnmarshalText would refuse.
+func (s AlertState) MarshalText() ([]byte, error) {
+	if s == 0 || int(s) >= len(alertStateNames) {
+		return nil, fmt.Errorf("invalid alert state %d", uint8(s))
+	}
+	return []byte(s.String()), nil
+}
 
 // UnmarshalText reads an AlertState's name.
 func (s *AlertState) UnmarshalText(b []byte) error {

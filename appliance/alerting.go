@@ -26,6 +26,8 @@ type AlertingConfig struct {
 	Route         yaml.Node `yaml:"route,omitempty"`
 	TimeWindows   yaml.Node `yaml:"time_windows,omitempty"`
 	oncall.Config `yaml:",inline"`
+	// Delivery tunes retries and queues; unset fields keep receiver.DefaultDelivererConfig's.
+	Delivery *receiver.DelivererConfig `yaml:"delivery,omitempty"`
 }
 
 // ReceiverConfig is one receiver: its name and exactly one block saying its type and
@@ -215,6 +217,11 @@ func (a AlertingConfig) validate() []fieldError {
 	}
 	for _, e := range a.Config.Validate() {
 		bad(e.Field, "%s", e.Msg)
+	}
+	if a.Delivery != nil {
+		for _, e := range a.delivery().Validate() {
+			bad("delivery."+e.Field, "%s", e.Msg)
+		}
 	}
 	for i, p := range a.People {
 		for j, r := range p.Receivers {

@@ -33,6 +33,7 @@ import (
 	"github.com/watchfloor/watchfloor/console"
 	"github.com/watchfloor/watchfloor/correlator"
 	"github.com/watchfloor/watchfloor/correlator/alerts"
+	"github.com/watchfloor/watchfloor/correlator/notify/dispatch"
 	"github.com/watchfloor/watchfloor/correlator/topology"
 )
 
@@ -50,6 +51,9 @@ const LabPollInterval = 5 * time.Second
 // Options are what the command line gives the appliance besides the config file.
 type Options struct {
 	Config  Config // used as is; LoadConfig or LabConfig make one
+	// ConfigPath is the file Config came from: watched, and re-read on Reload, for the
+	// alerting changes that apply live. Empty: nothing is reloaded.
+	ConfigPath string
 	Lab     bool   // start the built-in lab site and poll it (Config.Devices is replaced)
 	LabOpts lab.Options
 	DataDir string
@@ -88,6 +92,10 @@ type Appliance struct {
 	packets *packet.Collector  // nil without interfaces (or the lab's mirror port)
 	obsRing *console.ObsRing   // recent observations, with packets
 	alerts  *alerts.Manager    // the alert lifecycle (rules fire into it)
+	// dispatch pages people about alerts (nil without an alerting block); reload asks for the
+	// configuration file to be re-read.
+	dispatch *dispatch.Dispatcher
+	reload   chan struct{}
 	engine  *correlator.Engine // the rules, over every record the collectors hand over
 	// Root-cause suppression: the latest polled devices, the graph they make, the suppressor.
 	inventory  inventory
@@ -107,7 +115,7 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	a = &Appliance{opts: opts, log: opts.Log, reg: prometheus.NewRegistry()}
+	a = &Appliance{opts: opts, log: opts.Log, reg: prometheus.NewRegistry(), reload: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -211,15 +219,28 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	if a.engine, err = correlator.New(cfg.Correlator.Config, set, a.alerts, a.log, a.reg); err != nil {
 		return nil, err
 	}
-	a.console, err = console.New(cfg.Console, console.Deps{
+	deps := console.Deps{
 		Store: a.store, Token: a.token, Site: cfg.Site,
 		Log: a.log, Gatherer: a.reg, Registerer: a.reg,
 		Health: a.health, Observations: observations, Alerts: alertsAPI{a.alerts}, Rules: rulesAPI{a.engine},
-	})
-	if err != nil {
+	}
+	if cfg.Alerting.Enabled() {
+		deps.Notifications = a.store
+		if deps.AckKey, err = loadAckKey(opts.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	if a.console, err = console.New(cfg.Console, deps); err != nil {
 		return nil, err
 	}
 	a.alerts.Subscribe(a.console.PublishAlert)
+	if cfg.Alerting.Enabled() {
+		if a.dispatch, err = a.newDispatcher(cfg); err != nil {
+			return nil, err
+		}
+		a.reconcileDispatch()
+		a.alerts.Subscribe(a.dispatch.Update)
+	}
 	a.ingest = newIngest(cfg.IngestQueue, a.store, wallPublisher{a.console, &a.flowsSince}, a.log, a.reg)
 	a.opts.Config = cfg
 	return a, nil
@@ -289,6 +310,17 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		go a.watchRules(engineCtx, dir)
 	}
 	suppressorDone := a.runSuppressor(engineCtx)
+	// The pipeline pages until the alerts stop changing, and saves its state before the store
+	// closes.
+	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDispatch()
+	var dispatchDone <-chan struct{}
+	if a.dispatch != nil {
+		dispatchDone = a.runDispatch(dispatchCtx)
+	}
+	if a.opts.ConfigPath != "" {
+		go a.watchConfig(engineCtx, a.opts.ConfigPath)
+	}
 	var flowsDone, rollupsDone <-chan struct{}
 	rollupCtx, stopRollups := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRollups()
@@ -337,6 +369,10 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	stopEngine()
 	<-engineDone
 	<-suppressorDone
+	if dispatchDone != nil {
+		stopDispatch()
+		<-dispatchDone
+	}
 	if a.lab != nil {
 		_ = a.lab.Close()
 		a.lab = nil

@@ -46,6 +46,9 @@ type Retention struct {
 	Flows1m  time.Duration `yaml:"flows_1m"`  // 1-minute flow rollups
 	Flows1h  time.Duration `yaml:"flows_1h"`  // 1-hour flow rollups
 	Alerts   time.Duration `yaml:"alerts"`    // resolved alerts and their histories, by ResolvedAt
+	// Notifications is the on-call notification log, by entry time, and the resolved
+	// incidents, by resolution time. Open incidents and the outbox are never deleted.
+	Notifications time.Duration `yaml:"notifications"`
 }
 
 // Bounds of the configuration.
@@ -65,6 +68,8 @@ func DefaultConfig() Config {
 			Flows1m:  7 * 24 * time.Hour,
 			Flows1h:  9490 * time.Hour, // 13 months: a year back from the last full month
 			Alerts:   400 * 24 * time.Hour,
+
+			Notifications: 400 * 24 * time.Hour,
 		},
 		CommitInterval: 0,
 		MaxBatch:       10_000,
@@ -97,6 +102,7 @@ func (c Config) Validate() []FieldError {
 		{"retention.flows_1m", c.Retention.Flows1m},
 		{"retention.flows_1h", c.Retention.Flows1h},
 		{"retention.alerts", c.Retention.Alerts},
+		{"retention.notifications", c.Retention.Notifications},
 	} {
 		if r.d <= 0 {
 			bad(r.field, "must be greater than 0, got %s", r.d)

@@ -9,17 +9,18 @@ import (
 // metrics are the store's self-metrics, registered on the injected Registerer.
 type metrics struct {
 	writeSeconds     prometheus.Histogram
-	records          *prometheus.CounterVec // kind: device, sample, event, flow_rollup, alert
+	records          *prometheus.CounterVec // kind: device, sample, event, flow_rollup, alert, notification
 	commits          prometheus.Counter
 	commitErrors     prometheus.Counter
-	retentionDeleted *prometheus.CounterVec // kind: event, raw, 5m, 1h, flows_1m, flows_1h, alert
+	retentionDeleted *prometheus.CounterVec // kind: retentionKinds
 	queueDepth       prometheus.GaugeFunc
 	sizeBytes        prometheus.GaugeFunc
+	outbox           prometheus.GaugeFunc
 
-	device, sample, event, flowRollup, alert prometheus.Counter
+	device, sample, event, flowRollup, alert, notification prometheus.Counter
 }
 
-func newMetrics(queueDepth, sizeBytes func() float64) *metrics {
+func newMetrics(queueDepth, sizeBytes, outbox func() float64) *metrics {
 	m := &metrics{
 		writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "watchfloor_store_write_seconds",
@@ -50,12 +51,17 @@ func newMetrics(queueDepth, sizeBytes func() float64) *metrics {
 			Name: "watchfloor_store_size_bytes",
 			Help: "Size of the database file as of the last transaction.",
 		}, sizeBytes),
+		outbox: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "watchfloor_store_notify_outbox_entries",
+			Help: "Notifications handed to delivery and not yet done, in the on-call dispatcher's outbox.",
+		}, outbox),
 	}
 	m.device = m.records.WithLabelValues("device")
 	m.sample = m.records.WithLabelValues("sample")
 	m.event = m.records.WithLabelValues("event")
 	m.flowRollup = m.records.WithLabelValues("flow_rollup")
-	m.alert = m.records.WithLabelValues("alert") // alerts, history entries and silences
+	m.alert = m.records.WithLabelValues("alert")               // alerts, history entries and silences
+	m.notification = m.records.WithLabelValues("notification") // outbox entries, incidents and log entries
 	for _, k := range retentionKinds {
 		m.retentionDeleted.WithLabelValues(k)
 	}
@@ -64,7 +70,7 @@ func newMetrics(queueDepth, sizeBytes func() float64) *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.writeSeconds, m.records, m.commits, m.commitErrors,
-		m.retentionDeleted, m.queueDepth, m.sizeBytes}
+		m.retentionDeleted, m.queueDepth, m.sizeBytes, m.outbox}
 }
 
 // register registers every metric on reg (nil: none), undoing it all when one fails.

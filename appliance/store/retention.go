@@ -11,7 +11,8 @@ import (
 )
 
 // retentionKinds label watchfloor_store_retention_deleted_total.
-var retentionKinds = []string{"event", "raw", "5m", "1h", "flows_1m", "flows_1h", "alert"}
+var retentionKinds = []string{"event", "raw", "5m", "1h", "flows_1m", "flows_1h", "alert",
+	"notification", "incident"}
 
 const (
 	// retentionEvery is how often Run enforces retention.
@@ -86,6 +87,14 @@ func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
 		n, err = s.pruneAlerts(ctx, now.Add(-r.Alerts))
 		deleted["alert"] = n
 	}
+	if err == nil {
+		n, err = s.pruneNotifyLog(ctx, now.Add(-r.Notifications))
+		deleted["notification"] = n
+	}
+	if err == nil {
+		n, err = s.pruneIncidents(ctx, now.Add(-r.Notifications))
+		deleted["incident"] = n
+	}
 	total := 0
 	for _, n := range deleted {
 		total += n
@@ -94,6 +103,7 @@ func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
 		s.log.Info("retention", "events", deleted["event"], "raw", deleted["raw"],
 			"rollups_5m", deleted["5m"], "rollups_1h", deleted["1h"],
 			"flows_1m", deleted["flows_1m"], "flows_1h", deleted["flows_1h"], "alerts", deleted["alert"],
+			"notifications", deleted["notification"], "incidents", deleted["incident"],
 			"seconds", time.Since(start).Seconds())
 	}
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package store is the appliance's embedded database, on bbolt: the last state of every
 // device, the events, the metric series as raw samples plus 5-minute and 1-hour rollups, and
-// the flow collector's 1-minute and 1-hour flow rollups (flows.go), and the correlator's
-// alerts, their histories and the silences (alerts.go).
+// the flow collector's 1-minute and 1-hour flow rollups (flows.go), the correlator's
+// alerts, their histories and the silences (alerts.go), and the on-call dispatcher's state,
+// outbox, incidents and notification log (notify.go).
 //
 // Writes are grouped: every Write is queued, one committer goroutine commits all the batches
 // waiting (up to Config.MaxBatch records) in one transaction with one fsync, and then returns
@@ -64,10 +65,16 @@ var (
 	bAlertHistory = []byte("alert_history")
 	bSilences     = []byte("silences")
 
+	bNotifyState     = []byte("notify_state")
+	bNotifyOutbox    = []byte("notify_outbox")
+	bNotifyIncidents = []byte("notify_incidents")
+	bNotifyLog       = []byte("notify_log")
+
 	kSchema = []byte("schema")
 
 	allBuckets = [][]byte{bMeta, bDevices, bEvents, bRaw, b5m, b1h, bFlows1m, bFlows1h,
-		bAlerts, bAlertsOpen, bAlertHistory, bSilences}
+		bAlerts, bAlertsOpen, bAlertHistory, bSilences,
+		bNotifyState, bNotifyOutbox, bNotifyIncidents, bNotifyLog}
 )
 
 const (
@@ -106,6 +113,8 @@ type Store struct {
 
 	size    atomic.Int64 // database size after the last transaction
 	pending atomic.Int64 // batches handed to Write and not yet answered
+
+	outboxLen atomic.Int64 // entries in notify_outbox (notify.go)
 
 	// chunk bounds the work of one retention transaction (retentionChunk; tests lower it).
 	chunk int
@@ -156,6 +165,7 @@ func Open(path string, cfg Config, log *slog.Logger, reg prometheus.Registerer) 
 	s.m = newMetrics(
 		func() float64 { return float64(s.pending.Load()) },
 		func() float64 { return float64(s.size.Load()) },
+		func() float64 { return float64(s.outboxLen.Load()) },
 	)
 	if err := s.m.register(reg); err != nil {
 		_ = db.Close()
@@ -213,6 +223,7 @@ func (s *Store) init() error {
 			}
 		}
 		s.size.Store(tx.Size())
+		s.outboxLen.Store(countOutbox(tx))
 		return nil
 	})
 	if err != nil {

@@ -348,6 +348,9 @@ func TestRetention(t *testing.T) {
 		"flows_1m": 0, // TestFlowRetention
 		"flows_1h": 0,
 		"alert":    0, // TestAlertRetention
+
+		"notification": 0, // TestNotifyRetention
+		"incident":     0,
 	}
 	if !reflect.DeepEqual(deleted, want) {
 		t.Fatalf("deleted %v, want %v", deleted, want)

@@ -115,7 +115,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		opts.Config = cfg
+		opts.Config, opts.ConfigPath = cfg, *configFile
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -128,6 +128,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	go func() {
 		<-ctx.Done()
 		stop() // a second signal ends the process at once
+	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			a.Reload() // the alerting routes and on-call setup; the rules reload on their own
+		}
 	}()
 	err = a.Run(ctx, func(addr net.Addr) {
 		tok, generated := a.Token()
