@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"reflect"
 	"slices"
 	"strings"
@@ -20,13 +19,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// incidentID makes an ID the way the dispatcher does: the hex of Opened, '-', the hex of
-// a hash of the group key.
-func incidentID(opened time.Time, groupKey string) string {
-	h := fnv.New64a()
-	h.Write([]byte(groupKey))
-	return fmt.Sprintf("%016x-%016x", uint64(opened.UnixNano()), h.Sum64())
-}
+// incidentID is the dispatcher's incident ID.
+var incidentID = dispatch.IncidentID
 
 func testNotification(id, receiver string, t time.Time) notify.Notification {
 	return notify.Notification{ID: id, GroupKey: "route/" + id, Receiver: receiver, Status: notify.StatusFiring,

@@ -27,7 +27,6 @@ package dispatch
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -513,9 +512,8 @@ func (d *Dispatcher) open(n notify.Notification, now time.Time) *Incident {
 		d.st.Groups[n.GroupKey] = inc.ID
 		return d.escalate(inc, n, now)
 	}
-	h := sha256.Sum256([]byte(n.GroupKey))
 	inc = &Incident{
-		ID:     fmt.Sprintf("%016x-%016x", uint64(now.UnixNano()), binary.BigEndian.Uint64(h[:8])),
+		ID:     IncidentID(now, n.GroupKey),
 		Groups: []string{n.GroupKey}, Title: n.Title, Severity: n.Severity, Opened: now,
 	}
 	for _, a := range n.Alerts[:min(len(n.Alerts), MaxLoggedAlerts)] {

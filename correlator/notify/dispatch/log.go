@@ -1,6 +1,9 @@
 package dispatch
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/watchfloor/watchfloor"
@@ -59,6 +62,14 @@ type Incident struct {
 	Resolved    time.Time           `json:"resolved,omitzero"`
 	Pages       int                 `json:"pages"`       // notifications sent for it (all receivers and levels)
 	Escalations int                 `json:"escalations"` // escalation pages beyond the policy's first level
+}
+
+// IncidentID is the ID of an incident opened at opened by a page of the group key: 16 hex
+// digits of opened's Unix nanoseconds, '-', 16 hex digits of a hash of the key. Byte order
+// is time order, which the store's queries rely on.
+func IncidentID(opened time.Time, groupKey string) string {
+	h := sha256.Sum256([]byte(groupKey))
+	return fmt.Sprintf("%016x-%016x", uint64(opened.UnixNano()), binary.BigEndian.Uint64(h[:8]))
 }
 
 // Open reports whether the incident is not resolved.
