@@ -687,3 +687,39 @@ func TestStateSaveFailureStillPages(t *testing.T) {
 	e.advance(t0.Add(31 * time.Second))
 	e.wait("chat", func() bool { return len(s.to("chat")) == 1 })
 }
+
+// BenchmarkStorm is one storm of 200 alerts through the pipeline, from the updates to the
+// pages saved and queued (delivery not running), state saved through JSON.
+func BenchmarkStorm(b *testing.B) {
+	cfg, errs := notify.ParseRouting("routing.yaml", []byte(routing), []string{"chat", "pager", "mail"}, []string{"noc"})
+	if len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	tree, err := notify.NewTree(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	storm := make([]watchfloor.Alert, 200)
+	for i := range storm {
+		storm[i] = outage(i+1, t0)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s := &sink{}
+		var rs []notify.Receiver
+		for _, name := range []string{"chat", "pager", "mail"} {
+			rs = append(rs, &fake{name: name, sink: s})
+		}
+		d, err := New(Config{Tree: tree, OnCall: onCall}, Deps{Store: newMemStore(), Receivers: rs, Now: func() time.Time { return t0 }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, a := range storm {
+			d.Update(a)
+		}
+		if err := d.Step(t0.Add(31 * time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/200, "ns/alert")
+}
