@@ -269,7 +269,7 @@ func (c *Console) IncidentLink(alertID uint64) string { return c.cfg.IncidentLin
 // signed link; POST with neither is the token's path (401). GET is always a signed link and
 // never acknowledges.
 func (c *Console) ackRoutes(mux *http.ServeMux) {
-	withToken := c.auth(c.alertAction("ack", Alerts.Ack), false)
+	withToken := c.require(RoleAnalyst, false, c.alertAction("ack", Alerts.Ack))
 	mux.Handle("POST /api/v1/alerts/{id}/ack", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, hasAuth := r.Header["Authorization"]
 		q := r.URL.Query()

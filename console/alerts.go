@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -213,24 +212,8 @@ func parseAlertID(s string) (uint64, error) {
 	return id, nil
 }
 
-// identityKey is the context key of the identity a request was authenticated as.
-type identityKey struct{}
-
-// adminIdentity is who the one API token acts as. Users and roles will give each request
-// its own identity.
+// adminIdentity is who the one API token acts as.
 const adminIdentity = "admin"
-
-func withIdentity(ctx context.Context, who string) context.Context {
-	return context.WithValue(ctx, identityKey{}, who)
-}
-
-// identity is who made the request, as auth established it.
-func identity(ctx context.Context) string {
-	if who, ok := ctx.Value(identityKey{}).(string); ok && who != "" {
-		return who
-	}
-	return "unknown"
-}
 
 // apiError writes err as the answer of a failed call to Alerts: 400 naming the field, 404,
 // 409, or 500 (logged, not shown).

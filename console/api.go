@@ -34,28 +34,28 @@ func (c *Console) routes() http.Handler {
 	})
 	c.webRoutes(mux)
 
-	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, c.auth(h, false)) }
-	api("GET /api/v1/devices", c.getDevices)
-	api("GET /api/v1/devices/{name}", c.getDevice)
-	api("GET /api/v1/devices/{name}/series", c.getSeries)
-	api("GET /api/v1/events", c.getEvents)
-	api("GET /api/v1/topology", c.getTopology)
-	api("GET /api/v1/backup", c.getBackup)
-	api("GET /api/v1/flows/top", c.getFlowsTop)
-	api("GET /api/v1/observations", c.getObservations)
-	api("GET /api/v1/alerts", c.getAlerts)
-	api("GET /api/v1/alerts/{id}", c.getAlert)
-	c.ackRoutes(mux) // POST …/ack: the token, or a signed link; GET …/ack: a signed link's page
-	api("POST /api/v1/alerts/{id}/resolve", c.alertAction("resolve", Alerts.Resolve))
-	api("GET /api/v1/silences", c.getSilences)
-	api("POST /api/v1/silences", c.postSilence)
-	api("DELETE /api/v1/silences/{id}", c.deleteSilence)
-	api("GET /api/v1/rules", c.getRules)
-	api("GET /api/v1/notifications", c.getNotifications)
-	api("GET /api/v1/incidents", c.getIncidents)
-	api("GET /api/v1/incidents/stats", c.getIncidentStats)
-	mux.Handle("GET /api/v1/stream", c.auth(c.stream, true))
-	api("/api/", func(w http.ResponseWriter, r *http.Request) {
+	api := func(pattern string, min Role, h http.HandlerFunc) { c.handle(mux, pattern, min, false, h) }
+	api("GET /api/v1/devices", RoleViewer, c.getDevices)
+	api("GET /api/v1/devices/{name}", RoleViewer, c.getDevice)
+	api("GET /api/v1/devices/{name}/series", RoleViewer, c.getSeries)
+	api("GET /api/v1/events", RoleViewer, c.getEvents)
+	api("GET /api/v1/topology", RoleViewer, c.getTopology)
+	api("GET /api/v1/backup", RoleAdmin, c.getBackup)
+	api("GET /api/v1/flows/top", RoleViewer, c.getFlowsTop)
+	api("GET /api/v1/observations", RoleViewer, c.getObservations)
+	api("GET /api/v1/alerts", RoleViewer, c.getAlerts)
+	api("GET /api/v1/alerts/{id}", RoleViewer, c.getAlert)
+	c.ackRoutes(mux) // POST …/ack: an analyst, or a signed link; GET …/ack: a signed link's page
+	api("POST /api/v1/alerts/{id}/resolve", RoleAnalyst, c.alertAction("resolve", Alerts.Resolve))
+	api("GET /api/v1/silences", RoleViewer, c.getSilences)
+	api("POST /api/v1/silences", RoleAnalyst, c.postSilence)
+	api("DELETE /api/v1/silences/{id}", RoleAnalyst, c.deleteSilence)
+	api("GET /api/v1/rules", RoleViewer, c.getRules)
+	api("GET /api/v1/notifications", RoleViewer, c.getNotifications)
+	api("GET /api/v1/incidents", RoleViewer, c.getIncidents)
+	api("GET /api/v1/incidents/stats", RoleViewer, c.getIncidentStats)
+	c.handle(mux, "GET /api/v1/stream", RoleViewer, true, c.stream)
+	api("/api/", RoleViewer, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
 	return c.instrument(mux)
@@ -72,30 +72,28 @@ func (c *Console) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// auth lets a request through when it carries the token: in the Authorization header
-// ("Bearer <token>"), or, when query is true, in the token query parameter (kiosk
-// browsers cannot set headers on a WebSocket). The request carries the identity the token
-// stands for (identity(ctx)): "admin" for the one API token.
-func (c *Console) auth(next http.HandlerFunc, query bool) http.Handler {
+// authenticate establishes who made the request, or answers 401 and reports false: the
+// bearer token in the Authorization header ("Bearer <token>"), or, when query is true, in the
+// token query parameter (kiosk browsers cannot set headers on a WebSocket). The one API
+// token is the admin.
+func (c *Console) authenticate(w http.ResponseWriter, r *http.Request, query bool) (Identity, bool) {
 	want := sha256.Sum256([]byte(c.deps.Token.Reveal()))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var tok string
-		if h := r.Header.Get("Authorization"); h != "" {
-			if scheme, v, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-				tok = strings.TrimSpace(v)
-			}
-		} else if query {
-			tok = r.URL.Query().Get("token")
+	var tok string
+	if h := r.Header.Get("Authorization"); h != "" {
+		if scheme, v, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			tok = strings.TrimSpace(v)
 		}
-		// Comparing hashes keeps the comparison constant-time whatever the lengths.
-		got := sha256.Sum256([]byte(tok))
-		if tok == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="watchfloor"`)
-			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
-			return
-		}
-		next(w, r.WithContext(withIdentity(r.Context(), adminIdentity)))
-	})
+	} else if query {
+		tok = r.URL.Query().Get("token")
+	}
+	// Comparing hashes keeps the comparison constant-time whatever the lengths.
+	got := sha256.Sum256([]byte(tok))
+	if tok == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="watchfloor"`)
+		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+		return Identity{}, false
+	}
+	return Identity{Name: adminIdentity, Role: RoleAdmin, Via: "token"}, true
 }
 
 func (c *Console) getDevices(w http.ResponseWriter, r *http.Request) {
