@@ -61,6 +61,8 @@ type Deps struct {
 	// same across restarts so that links sent before one still work. Empty: no links, and
 	// the signed acknowledgement endpoints answer 403.
 	AckKey watchfloor.Secret
+	// Audit keeps every analyst and admin action (nil: not kept).
+	Audit Audit
 }
 
 // Console serves the API, the stream and the wall.

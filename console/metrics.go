@@ -23,6 +23,7 @@ type metrics struct {
 	alertsOpen   prometheus.Gauge
 	alertIgnored *prometheus.CounterVec
 	alertEvicted prometheus.Counter
+	auditErrors  prometheus.Counter // audit entries the log could not record
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -67,6 +68,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "watchfloor_console_alerts_evicted_total",
 			Help: "Open alerts the stream's snapshot forgot to make room for more important ones.",
 		}),
+		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchfloor_console_audit_errors_total",
+			Help: "Audit entries that could not be recorded (each is logged).",
+		}),
 	}
 	for _, r := range []string{"old", "over_cap", "invalid"} {
 		m.alertIgnored.WithLabelValues(r)
@@ -77,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{"old", "invalid"} {
 		m.flowIgnored.WithLabelValues(r)
 	}
-	for _, c := range []prometheus.Collector{m.wsClients, m.wsDropped, m.wsMessages, m.httpReqs, m.flowRollups, m.flowIgnored,
+	for _, c := range []prometheus.Collector{m.wsClients, m.wsDropped, m.wsMessages, m.httpReqs, m.flowRollups, m.flowIgnored, m.auditErrors,
 		m.alertDeltas, m.alertsOpen, m.alertIgnored, m.alertEvicted} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("console: register metrics: %w", err)
