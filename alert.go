@@ -97,6 +97,7 @@ type Alert struct {
 
 	AckedBy      string    `json:"acked_by,omitempty"`
 	AckedAt      time.Time `json:"acked_at"`
+	Assignee     string    `json:"assignee,omitempty"`      // who works on it now (an analyst's name); "" when no one
 	Silenced     bool      `json:"silenced"`                // a silence matches it: it shows, but pages no one
 	SilenceID    string    `json:"silence_id,omitempty"`    // the matching silence
 	Flapping     bool      `json:"flapping"`                // fired and resolved too often lately

@@ -59,6 +59,34 @@ func (a alertsAPI) Resolve(id uint64, who, comment string) error {
 	return consoleErr(a.m.Resolve(id, who, comment))
 }
 
+func (a alertsAPI) Assign(id uint64, who, assignee string) error {
+	return consoleErr(a.m.Assign(id, who, assignee))
+}
+
+func (a alertsAPI) Comment(id uint64, who, text string) error {
+	return consoleErr(a.m.Comment(id, who, text))
+}
+
+// History is the Manager's transitions in the console's terms.
+func (a alertsAPI) History(id uint64) ([]console.AlertChange, error) {
+	h, err := a.m.History(id)
+	if err != nil {
+		return nil, consoleErr(err)
+	}
+	out := make([]console.AlertChange, len(h))
+	for i, t := range h {
+		kind := console.ChangeState
+		switch t.Kind {
+		case alerts.KindAssign:
+			kind = console.ChangeAssign
+		case alerts.KindComment:
+			kind = console.ChangeComment
+		}
+		out[i] = console.AlertChange{Time: t.Time, Kind: kind, From: t.From, To: t.To, By: t.By, Comment: t.Comment, Assignee: t.Assignee}
+	}
+	return out, nil
+}
+
 func (a alertsAPI) Silences() []watchfloor.Silence { return a.m.Silences() }
 
 func (a alertsAPI) AddSilence(s watchfloor.Silence) (watchfloor.Silence, error) {

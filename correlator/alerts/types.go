@@ -53,15 +53,31 @@ const (
 	BySystem   = "system"   // the manager itself (a duplicate found at start)
 )
 
-// Transition is one change of an alert's state, for its history (and MTTA/MTTR).
+// Kinds of history entries, in Transition.Kind.
+const (
+	KindState   = ""        // a change of state: From → To
+	KindAssign  = "assign"  // an analyst (By) gave the alert to Assignee ("" when taken back)
+	KindComment = "comment" // an analyst (By) commented (Comment)
+)
+
+// Transition is one entry of an alert's history (and MTTA/MTTR): a change of its state
+// (Kind KindState), or an assignment or a comment. Only a KindState entry changes the
+// state: the others have From and To both the state the alert was in, so that a reader
+// computing response times must look at Kind (IsStateChange) first.
 type Transition struct {
-	Alert   uint64                `json:"alert"`
-	Time    time.Time             `json:"time"`
-	From    watchfloor.AlertState `json:"from,omitempty"` // 0 for the alert's start
-	To      watchfloor.AlertState `json:"to"`
-	By      string                `json:"by"` // an analyst, or ByRule, ByQuiet, ByRecovery, BySystem
-	Comment string                `json:"comment,omitempty"`
+	Alert    uint64                `json:"alert"`
+	Time     time.Time             `json:"time"`
+	Kind     string                `json:"kind,omitempty"` // KindState (omitted), KindAssign, KindComment
+	From     watchfloor.AlertState `json:"from,omitempty"` // 0 for the alert's start
+	To       watchfloor.AlertState `json:"to"`
+	By       string                `json:"by"` // an analyst, or ByRule, ByQuiet, ByRecovery, BySystem
+	Comment  string                `json:"comment,omitempty"`
+	Assignee string                `json:"assignee,omitempty"` // KindAssign: the new assignee
 }
+
+// IsStateChange reports whether t changed the alert's state (not an assignment or a
+// comment).
+func (t Transition) IsStateChange() bool { return t.Kind == KindState }
 
 // Changes is one write of the Manager: all of it is committed, or none.
 type Changes struct {
