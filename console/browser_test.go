@@ -177,6 +177,7 @@ func TestWallInChromiumLargeSite(t *testing.T) {
 	// Every tile is on the screen.
 	if off := b.Eval(`[...document.querySelectorAll(".tile")].filter(e => e.getBoundingClientRect().bottom > innerHeight).length`); off != "0" {
 		t.Errorf("%s tiles below the screen", off)
+		t.Log(b.Eval(`(() => { const d = document.getElementById("devices"), m = document.getElementById("map"), c = d.parentElement; return JSON.stringify({dc: d.clientHeight, ds: d.scrollHeight, mh: m.clientHeight, ch: c.clientHeight, cs: c.scrollHeight, dens: document.body.dataset.density, cls: document.body.className, fh: document.querySelector(".floor").clientHeight}); })()`))
 	}
 	b.Screenshot(filepath.Join(screenshotDir(t), "wall-large-1920x1080.png"))
 

@@ -68,3 +68,50 @@ func counterRate(cur, prev uint64, dt float64) float64 {
 	}
 	return float64(cur-prev) / dt
 }
+
+// CollectorStats are the counters of one collector (the SNMP poller, the trap receiver, the
+// flow collector, the packet capture, the ingest queue) as the appliance publishes them in
+// Stats.Collectors: what it took in and what it lost. The appliance fills the cumulative
+// counters; the console derives the rates from the previous Stats that had the same Name.
+type CollectorStats struct {
+	Name    string `json:"name"`    // snmp, traps, flows, packets, ingest
+	Unit    string `json:"unit"`    // what Records counts: varbinds, traps, records, packets
+	Records uint64 `json:"records"` // taken in since start
+	Drops   uint64 `json:"drops"`   // lost since start (socket and queue drops)
+	Errors  uint64 `json:"errors"`  // failed since start (failed polls, undecodable input)
+
+	// IntervalS is how many seconds the rates cover; 0 when there are none yet. Set by the
+	// console, like the rates.
+	IntervalS   float64 `json:"interval_s"`
+	RecordsPerS float64 `json:"records_per_s"`
+	DropsPerS   float64 `json:"drops_per_s"`
+	ErrorsPerS  float64 `json:"errors_per_s"`
+}
+
+// maxCollectors bounds the collectors a stats message carries.
+const maxCollectors = 32
+
+// collectorRates is captureRates for collectors.
+func collectorRates(cur, prev []CollectorStats, dt float64) []CollectorStats {
+	out := slices.Clone(cur[:min(len(cur), maxCollectors)])
+	if out == nil {
+		out = []CollectorStats{}
+	}
+	for i := range out {
+		c := &out[i]
+		c.IntervalS, c.RecordsPerS, c.DropsPerS, c.ErrorsPerS = 0, 0, 0, 0
+		if !(dt > 0) {
+			continue
+		}
+		j := slices.IndexFunc(prev, func(p CollectorStats) bool { return p.Name == c.Name })
+		if j < 0 {
+			continue
+		}
+		p := &prev[j]
+		c.IntervalS = dt
+		c.RecordsPerS = counterRate(c.Records, p.Records, dt)
+		c.DropsPerS = counterRate(c.Drops, p.Drops, dt)
+		c.ErrorsPerS = counterRate(c.Errors, p.Errors, dt)
+	}
+	return out
+}

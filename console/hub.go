@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -37,6 +38,9 @@ type Stats struct {
 	// Capture has one entry per packet capture source, empty when there is none. The
 	// console copies it and sets the rates of each entry.
 	Capture []CaptureStats `json:"capture"`
+	// Collectors has one entry per collector (snmp, traps, flows, packets, ingest), empty
+	// when the appliance gives none. The console copies it and sets the rates of each entry.
+	Collectors []CollectorStats `json:"collectors"`
 }
 
 // The messages of the stream. Each has a type; the snapshot comes first, then deltas.
@@ -55,6 +59,10 @@ type (
 		// AlertsOpen the hub holds; null when there is no correlator.
 		Alerts     []streamAlert `json:"alerts"`
 		AlertsOpen int           `json:"alerts_open"`
+		// The security posture now and its trend (see posture.go).
+		Posture *postureMsg `json:"posture"`
+		// TS is when the snapshot was encoded, in Unix milliseconds (every message has it).
+		TS int64 `json:"ts"`
 	}
 	deviceMsg struct {
 		Type   string            `json:"type"` // "device"
@@ -71,6 +79,8 @@ type (
 	statsMsg struct {
 		Type  string `json:"type"` // "stats"
 		Stats Stats  `json:"stats"`
+		// The security posture evaluated with these stats (see posture.go).
+		Posture *Posture `json:"posture"`
 	}
 )
 
@@ -94,6 +104,7 @@ type hub struct {
 	events     []watchfloor.Event // the last maxEvents, oldest first
 	links      []watchfloor.Link
 	stats      Stats
+	posture    postureState
 	// The latest closed and live flow rollups, and the one of them the walls show.
 	flowClosed, flowLive, flowShown *flowSummary
 	version                         uint64 // counts changes, keys the snapshot cache
@@ -119,7 +130,7 @@ func newHub(site string, queue int, staleAfter time.Duration, m *metrics, log *s
 		devices: make(map[string]watchfloor.Device),
 		alerts:  make(map[uint64]streamAlert),
 		clients: make(map[*client]struct{}),
-		stats:   Stats{Capture: []CaptureStats{}},
+		stats:   Stats{Capture: []CaptureStats{}, Collectors: []CollectorStats{}},
 	}
 }
 
@@ -206,9 +217,11 @@ func (h *hub) publishStats(s Stats) {
 		}
 	}
 	s.Capture = captureRates(s.Capture, prev.Capture, dt)
+	s.Collectors = collectorRates(s.Collectors, prev.Collectors, dt)
 	h.stats = s
 	h.version++
-	msg, err := json.Marshal(statsMsg{Type: "stats", Stats: s})
+	p := h.postureLocked()
+	msg, err := json.Marshal(statsMsg{Type: "stats", Stats: s, Posture: &p})
 	if err != nil {
 		h.log.Error("encode stats", "err", err)
 		return
@@ -216,9 +229,14 @@ func (h *hub) publishStats(s Stats) {
 	h.broadcastLocked(msg)
 }
 
-// broadcastLocked queues msg for every client without waiting; a client whose queue is full
-// is dropped.
+// broadcastLocked stamps msg with the time it is sent (a "ts" member, Unix milliseconds:
+// the wall measures its latency from it) and queues it for every client without waiting; a
+// client whose queue is full is dropped. msg is a JSON object, encoded once for all clients.
 func (h *hub) broadcastLocked(msg []byte) {
+	if len(h.clients) == 0 {
+		return
+	}
+	msg = stamp(msg, h.now())
 	for c := range h.clients {
 		select {
 		case c.send <- msg:
@@ -231,6 +249,21 @@ func (h *hub) broadcastLocked(msg []byte) {
 			time.AfterFunc(closeGrace, func() { c.conn.Close() })
 		}
 	}
+}
+
+// stamp returns a copy of the JSON object msg with "ts" (t in Unix milliseconds) as its first
+// member.
+func stamp(msg []byte, t time.Time) []byte {
+	if len(msg) < 2 || msg[0] != '{' {
+		return msg
+	}
+	out := make([]byte, 0, len(msg)+24)
+	out = append(out, `{"ts":`...)
+	out = strconv.AppendInt(out, t.UnixMilli(), 10)
+	if msg[1] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, msg[1:]...)
 }
 
 // removeLocked forgets c and tells its writer to close with code.
@@ -268,7 +301,7 @@ func (h *hub) serve(conn *websocket.Conn) {
 		Type: "snapshot", Site: h.site, StaleAfterMS: h.staleAfter.Milliseconds(),
 		Devices: h.deviceListLocked(), Topology: nonNil(h.links), Stats: h.stats, Flows: h.flowShown,
 		Events: slices.Clone(h.events[max(0, len(h.events)-snapshotEvents):]),
-		Alerts: h.snapshotAlertsLocked(), AlertsOpen: len(h.alerts),
+		Alerts: h.snapshotAlertsLocked(), AlertsOpen: len(h.alerts), Posture: h.postureSnapshotLocked(),
 	}
 	h.clients[c] = struct{}{}
 	h.m.wsClients.Inc()
@@ -299,6 +332,7 @@ func (h *hub) encodeSnapshot(ver uint64, snap *snapshotMsg) []byte {
 		return h.snapshot
 	}
 	snap.ServerTime = h.now()
+	snap.TS = snap.ServerTime.UnixMilli()
 	b, err := json.Marshal(snap)
 	if err != nil {
 		h.log.Error("encode snapshot", "err", err)

@@ -7,9 +7,14 @@ const ROLES = ["core", "distribution", "access", "firewall"];
 const MAX_EVENTS = 100;
 const SEVERITY = ["info", "low", "medium", "high", "critical"];
 
+const PANELS = ["map", "alerts", "traffic", "events", "health", "posture"];
+const LATENCY_RING = 2048; // latencies the page keeps for tests and benchmarks
+const RETRY_CAP_MS = 30000; // reconnect backoff: 1 s, 2 s, 4 s … up to this, with jitter
+
 const state = {
   site: "", devices: new Map(), events: [], links: [], stats: null, flows: null,
-  staleAfter: 60000, lastMessage: 0, live: false, fresh: new Set(), skew: 0,
+  staleAfter: 60000, lastMessage: 0, live: false, fresh: new Set(), skew: 0, skewSet: false,
+  posture: null, trend: [], lastSnapshot: 0,
   // Open alerts by ID; correlator is false until the stream says there is one. alertsHidden
   // counts the open alerts the snapshot left out (it carries the most important 500).
   alerts: new Map(), correlator: false, alertsHidden: 0, freshAlerts: new Set(),
@@ -94,31 +99,69 @@ function askToken(message) {
 }
 
 // ---- connection ------------------------------------------------------------
-let ws = null, retry = 0, retryTimer = 0;
+// One socket at a time. When it closes the wall says so at once (the stale banner and
+// "reconnecting in N s"), then reconnects with exponential backoff and full jitter
+// (1 s, 2 s, 4 s … capped at RETRY_CAP_MS); the server's snapshot on the new socket replaces
+// everything the wall knew.
+let ws = null, retry = 0, retryTimer = 0, retryAt = 0, connState = "connecting";
 
 function connect() {
+  clearTimeout(retryTimer);
+  retryAt = 0;
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) { askToken(); return; }
   const url = new URL("api/v1/stream", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   url.searchParams.set("token", token);
   let opened = false;
-  ws = new WebSocket(url);
-  ws.onopen = () => { opened = true; };
-  ws.onmessage = (ev) => {
-    retry = 0;
+  const sock = new WebSocket(url);
+  ws = sock;
+  if (connState !== "live") setConn("connecting", retry ? "reconnecting" : "connecting");
+  sock.onopen = () => { opened = true; };
+  sock.onmessage = (ev) => {
+    if (sock !== ws) return;
     state.lastMessage = Date.now();
-    try { handle(JSON.parse(ev.data)); } catch (err) { console.error("wall: bad message", err); }
+    let msg;
+    try { msg = JSON.parse(ev.data); } catch (err) { console.error("wall: bad message", err); return; }
+    handle(msg);
   };
-  ws.onclose = () => {
+  sock.onclose = () => {
+    if (sock !== ws) return;
+    ws = null;
     state.live = false;
-    setConn("reconnecting", "reconnecting");
     if (!opened) checkToken(token);
-    const delay = Math.min(30000, 1000 * 2 ** retry) * (0.75 + Math.random() / 2);
-    retry = Math.min(retry + 1, 5);
+    const delay = Math.round(Math.min(RETRY_CAP_MS, 1000 * 2 ** retry) * (0.5 + Math.random() / 2));
+    retry = Math.min(retry + 1, 10);
+    retryAt = Date.now() + delay;
     clearTimeout(retryTimer);
     retryTimer = setTimeout(connect, delay);
+    showConn();
   };
+}
+
+// showConn sets the connection badge and the stale banner from the socket and the clock.
+function showConn() {
+  const now = Date.now();
+  const quiet = state.lastMessage ? now - state.lastMessage : 0;
+  let cls = "live", text = "live", why = "";
+  if (!state.live) {
+    const secs = retryAt ? Math.max(0, Math.ceil((retryAt - now) / 1000)) : 0;
+    cls = retryAt ? "reconnecting" : "connecting";
+    text = retryAt ? (secs > 0 ? `reconnecting in ${secs}s` : "reconnecting…") : "connecting";
+    why = state.lastMessage ? `connection lost · last update ${duration(quiet / 1000)} ago at ${hms(new Date(state.lastMessage))}` : "";
+  } else if (quiet > state.staleAfter) {
+    cls = "stale"; text = `stale ${Math.round(quiet / 1000)}s`;
+    why = `no update for ${duration(quiet / 1000)} (expected within ${Math.round(state.staleAfter / 1000)} s)`;
+  }
+  setConn(cls, text);
+  const stale = cls === "stale" || (cls !== "live" && state.lastMessage > 0);
+  const banner = $("stale-banner");
+  if (banner.hidden === stale) banner.hidden = !stale;
+  document.body.classList.toggle("stale", stale);
+  if (stale) {
+    $("stale-why").textContent = why;
+    $("stale-retry").textContent = cls === "stale" ? "" : text;
+  }
 }
 
 // checkToken asks the API whether a failed stream was refused for its token.
@@ -134,34 +177,51 @@ async function checkToken(token) {
 }
 
 function setConn(cls, text) {
+  connState = cls;
   const c = $("conn");
-  c.className = "conn " + cls;
-  $("conn-text").textContent = text;
-  document.body.classList.toggle("stale", cls === "stale");
-  document.body.classList.remove("connecting");
+  if (c.className !== "conn " + cls) c.className = "conn " + cls;
+  if ($("conn-text").textContent !== text) $("conn-text").textContent = text;
+  if (cls !== "connecting") document.body.classList.remove("connecting");
 }
 
 // ---- messages --------------------------------------------------------------
+// handle applies a message to the state and marks what must be drawn again; drawing waits
+// for the next animation frame (frame), so a burst of messages costs one render per frame.
 function handle(msg) {
+  if (typeof msg.ts === "number") {
+    // The server's clock as this browser sees it: the smallest offset is the truest (the
+    // others include the time the message travelled).
+    const off = msg.ts - Date.now();
+    if (!state.skewSet || off > state.skew) { state.skew = off; state.skewSet = true; }
+    if (msg.type !== "snapshot") notePending(msg.ts);
+  }
   switch (msg.type) {
     case "snapshot":
       state.site = msg.site || "";
       state.staleAfter = msg.stale_after_ms || 60000;
       state.devices = new Map((msg.devices || []).map((d) => [d.name, d]));
       state.events = (msg.events || []).slice().reverse().slice(0, MAX_EVENTS);
+      eventRows = new Map();
       state.links = msg.topology || [];
       state.stats = msg.stats || null;
       state.flows = msg.flows || null;
-      state.skew = Date.parse(msg.server_time) - Date.now() || 0;
+      if (typeof msg.ts !== "number") { state.skew = Date.parse(msg.server_time) - Date.now() || 0; state.skewSet = true; }
       state.correlator = Array.isArray(msg.alerts);
       state.alerts = new Map((msg.alerts || []).map((a) => [a.id, Object.assign(a, { started_ms: Date.parse(a.started_at) || 0 })]));
       state.alertsHidden = Math.max(0, (msg.alerts_open || 0) - state.alerts.size);
+      state.posture = msg.posture ? msg.posture.posture : null;
+      state.trend = (msg.posture && msg.posture.trend) || [];
       state.live = true;
-      setConn("live", "live");
-      break;
+      state.lastSnapshot = Date.now();
+      retry = 0;
+      showConn();
+      dirty("all");
+      return;
     case "device":
       state.devices.set(msg.device.name, msg.device);
-      break;
+      changedDevices.add(msg.device.name);
+      dirty("devices");
+      return;
     case "events":
       for (const e of msg.events || []) {
         if (state.events.some((x) => x.id === e.id)) continue;
@@ -169,24 +229,41 @@ function handle(msg) {
         state.fresh.add(e.id);
       }
       state.events.length = Math.min(state.events.length, MAX_EVENTS);
-      break;
+      dirty("events");
+      return;
     case "topology":
       state.links = msg.links || [];
-      break;
+      dirty("devices");
+      return;
     case "stats":
       state.stats = msg.stats;
-      break;
+      if (msg.posture) postureChanged(msg.posture);
+      dirty("stats");
+      return;
     case "flows":
       state.flows = msg.flows || null;
-      break;
+      dirty("flows");
+      return;
     case "alert":
       alertChanged(msg.alert);
-      schedule(false);
+      dirty("alerts");
       return;
     default:
-      return;
   }
-  schedule();
+}
+
+// postureChanged takes the score of a stats message into the state and extends the trend as
+// the server does: one point per 5 minutes, the last score of each, 24 hours of them.
+const POSTURE_STEP = 5 * 60000, POSTURE_POINTS = 288;
+function postureChanged(p) {
+  state.posture = p;
+  const t = Date.parse(p.time);
+  if (!(t > 0)) return;
+  const step = t - t % POSTURE_STEP;
+  const last = state.trend[state.trend.length - 1];
+  if (last && last[0] === step) last[1] = p.score;
+  else if (!last || step > last[0]) state.trend.push([step, p.score]);
+  while (state.trend.length && state.trend[0][0] < step - POSTURE_STEP * (POSTURE_POINTS - 1)) state.trend.shift();
 }
 
 // alertChanged applies one alert delta: open alerts are kept, resolved ones removed.
@@ -202,58 +279,113 @@ function alertChanged(a) {
   }
 }
 
-// schedule renders soon, at most a few times a second however fast deltas arrive, and in an
-// animation frame, so that a burst of deltas costs one render. all=false renders the alerts
-// panel (and the panels that share its column) only: a burst of alert changes leaves the
-// device tiles alone.
-let pending = false, lastRender = 0, renderAll = false;
-function schedule(all = true) {
-  renderAll = renderAll || all;
-  if (pending) return;
-  pending = true;
-  setTimeout(() => requestAnimationFrame(() => {
-    pending = false;
-    const full = renderAll;
-    renderAll = false;
-    if (full) render(); else renderAlertColumn();
-  }), Math.max(0, lastRender + 250 - Date.now()));
+// ---- coalesced rendering ---------------------------------------------------
+// Messages only change the state and mark parts dirty; one requestAnimationFrame callback
+// draws what is dirty, so however many messages arrive, the page renders at most once per
+// frame. Each frame records its latency: the time from the server's send time (ts) of the
+// oldest message it is the first to show to the frame, into wfWall.latencies (ms).
+const dirtyParts = new Set();
+const changedDevices = new Set(); // devices whose tile alone must be drawn again
+let framePending = false, oldestTs = 0, lastRender = 0, lastFull = 0, fitSig = "", fitRoomSig = "", lastFitRows = 0, fitTimer = 0;
+const FIT_EVERY = 250;
+const wall = window.wfWall = { latencies: [], frames: 0, messages: 0, cost: {}, calls: {}, state };
+
+function notePending(ts) {
+  wall.messages++;
+  if (!oldestTs || ts < oldestTs) oldestTs = ts;
 }
 
-// ---- rendering -------------------------------------------------------------
-function render() {
+function dirty(part) {
+  dirtyParts.add(part);
+  if (!framePending) {
+    framePending = true;
+    requestAnimationFrame(frame);
+  }
+}
+
+function frame() {
+  framePending = false;
+  const parts = new Set(dirtyParts);
+  dirtyParts.clear();
+  const all = parts.has("all");
+  const has = (...ps) => all || ps.some((p) => parts.has(p));
   lastRender = Date.now();
-  document.title = (state.site ? state.site + " · " : "") + "Watchfloor wall";
-  $("site").textContent = state.site || "Watchfloor";
+  if (all) {
+    lastFull = lastRender;
+    remSize = remPx();
+    document.title = (state.site ? state.site + " · " : "") + "Watchfloor wall";
+    $("site").textContent = state.site || "Watchfloor";
+    $("he-site").textContent = state.site;
+  }
   const devices = [...state.devices.values()];
-  renderKPIs(devices);
-  renderDevices(devices);
-  renderLinks(devices);
-  renderFlows();
-  renderCapture();
-  renderAlerts();
-  renderEvents();
-  fitRows($("links"));
-  fit();
+  const sig = devices.map((d) => d.name + d.status + (d.interfaces || []).length).join() + "|" +
+    (document.body.classList.contains("has-capture") ? $("cap-list").children.length : 0);
+  // One panel that fails to draw must not stop the others.
+  const draw = (fn, ...args) => {
+    const t0 = performance.now();
+    try { fn(...args); } catch (err) { console.error("wall: " + fn.name, err); }
+    wall.cost[fn.name] = (wall.cost[fn.name] || 0) + performance.now() - t0;
+    wall.calls[fn.name] = (wall.calls[fn.name] || 0) + 1;
+  };
+  if (has("devices", "stats")) draw(renderKPIs, devices);
+  // A poll that changed no device's state redraws that device's tile only.
+  if (all || parts.has("flows") || sig !== fitSig) draw(renderDevices, devices);
+  else if (parts.has("devices")) draw(renderTiles, changedDevices);
+  changedDevices.clear();
+  if (has("devices", "flows", "alerts")) draw(renderLinks, devices);
+  if (has("flows")) draw(renderFlows);
+  if (has("stats")) { draw(renderCapture); draw(renderHealth); draw(renderPosture); }
+  if (has("alerts")) draw(renderAlerts);
+  if (has("events")) draw(renderEvents);
+  // Fitting the lists measures the page: on full renders, and when the rows' room may have
+  // changed (alerts and capture lines take room from them). Other frames draw the number
+  // of rows found then.
+  const roomSig = [$("al-list").children.length, $("cap-list").children.length, document.body.className, !!state.flows].join();
+  // Measuring costs a layout of the page: at most every FIT_EVERY ms in a storm of changes.
+  if (roomSig !== fitRoomSig || all) {
+    const wait = lastFitRows + FIT_EVERY - lastRender;
+    if (all || wait <= 0) {
+      fitRoomSig = roomSig; lastFitRows = lastRender;
+      draw(fitRows, $("links")); draw(fitRows, $("events"));
+    } else if (!fitTimer) {
+      fitTimer = setTimeout(() => { fitTimer = 0; dirty("room"); }, wait);
+    }
+  }
+  // Fitting the tiles measures the page several times: only when what decides their size
+  // changed (the devices, their states and ports, the capture lines, the window).
+  if (all || sig !== fitSig) { fitSig = sig; draw(fit); }
+  if (has("devices", "flows", "stats")) draw(renderMap, devices); // after fit: the map takes the room the tiles leave
+  if (oldestTs) {
+    const l = wall.latencies;
+    l.push(Date.now() - oldestTs);
+    if (l.length > LATENCY_RING) l.splice(0, l.length - LATENCY_RING);
+    oldestTs = 0;
+  }
+  wall.frames++;
 }
 
-// renderAlertColumn re-renders the alerts and refits the lists beside them.
-function renderAlertColumn() {
-  lastRender = Date.now();
-  renderAlerts();
-  fitRows($("links"));
-  fitRows($("events"));
-}
+// render draws everything again (a layout change, the clock's slow aging of times).
+function render() { dirty("all"); }
 
 // fit picks the least dense layout in which every tile is on the screen, with tiles as wide
 // as lets whole columns fill the width.
-const TILE_WIDTHS = [320, 270, 225, 150, 118], TILE_GAP = 12;
+// Widths are in rem (16 px at 1080p), so the wall keeps its proportions at 4K.
+const TILE_WIDTHS = [20, 16.875, 14.0625, 9.375, 7.375], TILE_GAP = 0.75;
+const remPx = () => parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+let remSize = 16; // remPx() as of the last full render
 function fit() {
   const box = $("devices");
-  for (let level = 0; level < TILE_WIDTHS.length; level++) {
-    const cols = Math.max(1, Math.floor((box.clientWidth + TILE_GAP) / (TILE_WIDTHS[level] + TILE_GAP)));
-    box.style.setProperty("--tile", Math.floor((box.clientWidth + TILE_GAP) / cols - TILE_GAP) + "px");
-    document.body.dataset.density = level;
-    if (box.scrollHeight <= box.clientHeight + 1) return;
+  if (box.offsetParent === null) return; // not shown (a panel layout without it)
+  const rem = remPx(), gap = TILE_GAP * rem;
+  // A site too large for its tiles beside a full map gets a low map (crowded).
+  for (const crowded of [false, true]) {
+    document.body.classList.toggle("crowded", crowded);
+    for (let level = 0; level < TILE_WIDTHS.length; level++) {
+      const cols = Math.max(1, Math.floor((box.clientWidth + gap) / (TILE_WIDTHS[level] * rem + gap)));
+      box.style.setProperty("--tile", Math.floor((box.clientWidth + gap) / cols - gap) + "px");
+      document.body.dataset.density = level;
+      if (box.scrollHeight <= box.clientHeight + 1) return;
+    }
   }
 }
 
@@ -304,6 +436,14 @@ function renderDevices(devices) {
         down ? el("span", { class: "count bad" }, `${down} down`) : null),
       el("div", { class: "tiles" }, list.map(tile)));
   }));
+}
+
+function renderTiles(names) {
+  for (const name of names) {
+    const d = state.devices.get(name);
+    const old = d && document.querySelector(`#devices .tile[data-device="${CSS.escape(name)}"]`);
+    if (old) old.replaceWith(tile(d));
+  }
 }
 
 function tile(d) {
@@ -359,7 +499,7 @@ function renderLinks(devices) {
     }
   }
   rows.sort((a, b) => b.rate - a.rate);
-  $("links").replaceChildren(...rows.slice(0, 8).map(({ d, i, rate, to }) => {
+  $("links").replaceChildren(...rows.slice(0, fitCount.links ?? 8).map(({ d, i, rate, to }) => {
     const fl = flowOf(d, i);
     return el("li", { "data-link": d.name + " " + i.name },
       el("span", { class: "where", title: i.alias || i.descr || i.name }, d.name, " ", el("small", {}, i.name), to ? el("small", {}, " → " + to) : null),
@@ -369,6 +509,222 @@ function renderLinks(devices) {
       fl ? el("span", { class: "flow" }, "flows in ", el("b", {}, bitRate(fl.in_bps)), " · out ", el("b", {}, bitRate(fl.out_bps))) : null);
   }));
   if (rows.length === 0) $("links").replaceChildren(el("li", { class: "io" }, "No traffic yet."));
+}
+
+// ---- site map ------------------------------------------------------------------
+// The topology as an SVG diagram in layers by role (firewall, core, distribution, access,
+// then the rest and the neighbours that are not monitored). A device is a box with its
+// name and state in words; down is red, dashed, crossed and says DOWN. A link is a line as
+// wide and as hot as its load; a down link is red, dashed, with ✕ and DOWN on it.
+const SVGNS = "http://www.w3.org/2000/svg";
+const MAP_LAYERS = ["firewall", "core", "distribution", "access"];
+
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v);
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+// linkState is what the map shows of one link: its state word and its load (% of speed).
+function linkState(l) {
+  const da = state.devices.get(l.a), db = state.devices.get(l.b);
+  const ia = da && (da.interfaces || []).find((i) => i.name === l.a_port);
+  const ib = db && (db.interfaces || []).find((i) => i.name === l.b_port);
+  const ports = [ia, ib].filter(Boolean);
+  let st = "up";
+  if ((da && da.status === "down") || (db && db.status === "down")) st = "down";
+  else if (ports.some((i) => portState(i) === "down")) st = "down";
+  else if (ports.some((i) => portState(i) === "admin")) st = "admin";
+  else if (ports.length === 0 || ports.every((i) => portState(i) === "unread")) st = "unknown";
+  const util = st === "up" ? Math.max(0, ...ports.map((i) => i.utilization || 0)) : 0;
+  const bps = st === "up" ? Math.max(0, ...ports.map((i) => Math.max(i.in_bps || 0, i.out_bps || 0))) : 0;
+  return { st, util, bps };
+}
+
+// The map box's size, kept by a ResizeObserver so that drawing reads no layout.
+let mapW = 0, mapH = 0;
+new ResizeObserver((entries) => {
+  for (const e of entries) {
+    const w = Math.round(e.contentRect.width), h = Math.round(e.contentRect.height);
+    if (w !== mapW || h !== mapH) { mapW = w; mapH = h; dirty("devices"); }
+  }
+}).observe(document.getElementById("map-box"));
+
+function renderMap(devices) {
+  const root = $("map-svg");
+  if (!mapW || !mapH) return; // not shown
+  const W = Math.max(100, mapW), H = Math.max(80, mapH);
+  root.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  root.setAttribute("width", W);
+  root.setAttribute("height", H);
+  const rem = remSize;
+  // Layers: monitored devices by role, then neighbours the site does not poll.
+  const known = new Set(devices.map((d) => d.name));
+  const external = new Set();
+  for (const l of state.links) for (const n of [l.a, l.b]) if (!known.has(n)) external.add(n);
+  const layers = new Map();
+  const layerOf = (role) => { const i = MAP_LAYERS.indexOf(role); return i < 0 ? MAP_LAYERS.length : i; };
+  for (const d of devices) {
+    const k = layerOf(d.role);
+    if (!layers.has(k)) layers.set(k, []);
+    layers.get(k).push({ name: d.name, d });
+  }
+  if (external.size) layers.set(MAP_LAYERS.length + 1, [...external].sort().map((name) => ({ name, d: null })));
+  const order = [...layers.keys()].sort((a, b) => a - b);
+  const down = devices.filter((d) => d.status === "down").length;
+  $("map-count").textContent = devices.length ? `${devices.length} devices · ${state.links.length} links` + (down ? ` · ${down} down` : "") : "";
+  if (devices.length === 0) { root.replaceChildren(svg("text", { x: W / 2, y: H / 2, class: "map-empty", "text-anchor": "middle" }, "Waiting for the first poll…")); return; }
+  // Order each layer by the mean position of its neighbours in the layers above (one
+  // barycentre pass), so that links cross less.
+  const peers = new Map();
+  for (const l of state.links) {
+    if (!peers.has(l.a)) peers.set(l.a, []);
+    if (!peers.has(l.b)) peers.set(l.b, []);
+    peers.get(l.a).push(l.b); peers.get(l.b).push(l.a);
+  }
+  // Each layer is one row, wrapped into several when its boxes would be narrower than
+  // MIN_NODE rem. When even that leaves rows too low for a name, the map shows each device as
+  // a small square (dot mode), and names only the devices that are down.
+  const MIN_NODE = 5.5;
+  const perRow = Math.max(1, Math.floor(W / (MIN_NODE * rem)));
+  const rows = [], rank = new Map(); // rank: where in its layer (0–1) a placed node is
+  order.forEach((k, li) => {
+    const list = layers.get(k);
+    list.sort((a, b) => a.name.localeCompare(b.name));
+    if (li > 0) {
+      const bc = (n) => { const xs = (peers.get(n.name) || []).filter((p) => rank.has(p)).map((p) => rank.get(p)); return xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : Infinity; };
+      const key = new Map(list.map((n) => [n.name, bc(n)]));
+      list.sort((a, b) => key.get(a.name) - key.get(b.name) || a.name.localeCompare(b.name));
+    }
+    list.forEach((n, i) => rank.set(n.name, (i + 0.5) / list.length));
+    rows.push(list);
+  });
+  let wrapped = [];
+  for (const list of rows) for (let i = 0; i < list.length; i += perRow) wrapped.push(list.slice(i, i + perRow));
+  const dots = H / wrapped.length < 2.4 * rem;
+  if (dots) wrapped = rows;
+  const pos = new Map();
+  const rowH = H / wrapped.length;
+  const maxPer = Math.max(...wrapped.map((r) => r.length));
+  const nodeW = dots ? Math.max(0.5 * rem, Math.min(1.2 * rem, W / maxPer * 0.7)) : Math.min(11 * rem, (W - rem) / maxPer - 0.5 * rem);
+  const nodeH = dots ? Math.min(nodeW, rowH * 0.5) : Math.min(3.4 * rem, rowH * 0.7);
+  const small = dots || nodeH < 2.6 * rem;
+  wrapped.forEach((list, li) => {
+    const step = W / list.length;
+    list.forEach((n, i) => pos.set(n.name, { x: step * (i + 0.5), y: rowH * (li + 0.5), n }));
+  });
+  const edges = state.links.filter((l) => pos.has(l.a) && pos.has(l.b)).map((l) => {
+    const a = pos.get(l.a), b = pos.get(l.b), s = linkState(l);
+    const w = s.st === "up" ? (0.2 + 0.5 * Math.min(100, s.util) / 100) * rem : 0.2 * rem;
+    const col = s.st === "up" ? heat(s.util) : s.st === "down" ? "#ff3b5c" : "#6b7589";
+    const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
+    const label = s.st === "down" ? "✕ DOWN" : s.st === "admin" ? "admin down" : s.st === "up" && s.util >= 1 ? `${s.util.toFixed(0)}%` : null;
+    return svg("g", { class: `link ${s.st}`, "data-link": `${l.a} ${l.a_port} ${l.b} ${l.b_port}`, "data-state": s.st },
+      svg("title", {}, `${l.a} ${l.a_port} ↔ ${l.b} ${l.b_port}: ${s.st}` + (s.st === "up" ? ` · ${s.util.toFixed(1)}% · ${bitRate(s.bps)}` : "")),
+      svg("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, stroke: col, "stroke-width": w.toFixed(1) }),
+      label && !small ? svg("g", { class: "lbl", transform: `translate(${mx.toFixed(1)} ${my.toFixed(1)})` },
+        svg("rect", { x: -(label.length * 0.36 + 0.4) * rem, y: -0.62 * rem, width: (label.length * 0.72 + 0.8) * rem, height: 1.24 * rem, rx: 0.25 * rem }),
+        svg("text", { "text-anchor": "middle", dy: "0.35em" }, label)) : null);
+  });
+  const nodes = [...pos.values()].map(({ x, y, n }) => {
+    const d = n.d;
+    const st = !d ? "external" : d.status === "down" ? "down" : d.status === "up" ? (deviceStale(d) ? "stale" : "up") : "unknown";
+    const word = { up: "UP", down: "DOWN", unknown: "NOT POLLED", stale: "STALE", external: "not monitored" }[st];
+    const ifDown = d ? (d.interfaces || []).filter((i) => portState(i) === "down").length : 0;
+    const x0 = x - nodeW / 2, y0 = y - nodeH / 2;
+    if (dots) {
+      return svg("g", { class: `node dot ${st}`, "data-node": n.name, "data-state": st },
+        svg("title", {}, `${n.name}: ${word}`),
+        svg("rect", { x: x0.toFixed(1), y: y0.toFixed(1), width: nodeW.toFixed(1), height: nodeH.toFixed(1), rx: 0.15 * rem }),
+        st === "down" ? svg("text", { x, y: y0 - 0.25 * rem, class: "dl", "text-anchor": "middle" }, `✕ ${n.name} DOWN`) : null);
+    }
+    return svg("g", { class: `node ${st}`, "data-node": n.name, "data-state": st },
+      svg("title", {}, `${n.name}${d ? " (" + (d.role || "device") + ")" : ""}: ${word}` + (ifDown ? `, ${ifDown} interfaces down` : "")),
+      svg("rect", { x: x0.toFixed(1), y: y0.toFixed(1), width: nodeW.toFixed(1), height: nodeH.toFixed(1), rx: 0.4 * rem }),
+      st === "down" ? svg("path", { class: "x", d: `M${x0 + 0.35 * rem} ${y0 + 0.35 * rem}l${0.9 * rem} ${0.9 * rem}m0 ${-0.9 * rem}l${-0.9 * rem} ${0.9 * rem}` }) : null,
+      svg("text", { x, y: small ? y : y - 0.3 * rem, class: "nm", "text-anchor": "middle", dy: small ? "0.35em" : null }, n.name),
+      small ? null : svg("text", { x, y: y + 1.05 * rem, class: "st", "text-anchor": "middle" }, word + (ifDown && st !== "down" ? ` · ${ifDown} port${ifDown > 1 ? "s" : ""} down` : "")));
+  });
+  root.replaceChildren(svg("g", { class: "map-links" }, edges), svg("g", { class: "map-nodes" }, nodes));
+}
+
+function deviceStale(d) {
+  return d.status === "up" && d.last_poll && serverNow() - Date.parse(d.last_poll) > state.staleAfter;
+}
+
+// ---- collector health --------------------------------------------------------
+// One line per collector of the site: its state in a word (ok, dropping, errors, idle,
+// starting), what it takes in per second and what it loses.
+const COLLECTOR_NAMES = { snmp: "SNMP", traps: "Traps", flows: "Flows", packets: "Packets", ingest: "Ingest" };
+function collectorState(c) {
+  if (!(c.interval_s > 0)) return "starting";
+  if (c.drops_per_s > 0) return "dropping";
+  if (c.errors_per_s > 0) return "errors";
+  return c.records_per_s > 0 ? "ok" : "idle";
+}
+
+function renderHealth() {
+  const s = state.stats || {};
+  const list = s.collectors || [];
+  const rows = list.map((c) => {
+    const st = collectorState(c), rated = c.interval_s > 0;
+    const r = (v) => rated ? capRate(v) : "–";
+    return el("li", { class: "he " + st, "data-collector": c.name, title: `${c.name}: since start ${count(c.records || 0)} ${c.unit || "records"}, ${count(c.drops || 0)} dropped, ${count(c.errors || 0)} errors` },
+      el("span", { class: "state" }, st),
+      el("span", { class: "nm" }, COLLECTOR_NAMES[c.name] || c.name),
+      el("span", { class: "cell rate" }, el("b", {}, r(c.records_per_s)), el("small", {}, (c.unit || "records") + "/s")),
+      el("span", { class: "cell drops" + (rated && c.drops_per_s > 0 ? " alarm" : "") }, el("b", {}, r(c.drops_per_s)), el("small", {}, "drops/s")),
+      el("span", { class: "cell errs" + (rated && c.errors_per_s > 0 ? " warn" : "") }, el("b", {}, r(c.errors_per_s)), el("small", {}, "errors/s")));
+  });
+  if (rows.length === 0) {
+    rows.push(el("li", { class: "he none" }, state.stats ? `all collectors: ${count(s.records_per_s || 0)} records/s · ${count(s.dropped_per_s || 0)} dropped/s` : "No collector stats yet."));
+  }
+  $("he-list").replaceChildren(...rows);
+}
+
+// ---- security posture --------------------------------------------------------
+const POSTURE_SHAPE = { good: "●", fair: "▲", poor: "◆" };
+function renderPosture() {
+  const p = state.posture;
+  const box = $("posture");
+  if (!p) { $("po-num").textContent = "–"; $("po-word").textContent = "no data"; box.dataset.word = ""; return; }
+  box.dataset.word = p.word;
+  $("po-num").textContent = Math.round(p.score);
+  $("po-word").textContent = `${POSTURE_SHAPE[p.word] || ""} ${p.word}`;
+  $("po-time").textContent = "of 100 · last 24 h";
+  const why = [];
+  if (p.alert_penalty) why.push(`alerts −${p.alert_penalty}`);
+  if (p.device_penalty) why.push(`devices down −${p.device_penalty}`);
+  if (p.blind_penalty) why.push(`data loss −${p.blind_penalty}`);
+  const a = p.alerts || {};
+  const counts = ["critical", "high", "medium", "low"].filter((k) => a[k]).map((k) => `${a[k]} ${k}`);
+  $("po-why").textContent = why.length ? why.join(" · ") + (counts.length ? ` (${counts.join(", ")})` : "") : "nothing takes points off";
+  sparkline($("po-spark"), state.trend);
+}
+
+// sparkline draws the trend (0–100) into an SVG, with the good and fair thresholds.
+// The drawing is in its own units (300×60), stretched to the box: no layout to read.
+let sparkSig = "";
+function sparkline(root, pts) {
+  const W = 300, H = 60;
+  root.setAttribute("preserveAspectRatio", "none");
+  const last0 = pts[pts.length - 1];
+  const sig = [W, H, pts.length, last0 && last0[0], last0 && last0[1]].join();
+  if (sig === sparkSig) return;
+  sparkSig = sig;
+  root.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const end = pts.length ? pts[pts.length - 1][0] : Date.now();
+  const span = POSTURE_STEP * (POSTURE_POINTS - 1);
+  const x = (t) => W - (end - t) / span * W;
+  const y = (v) => H - 2 - (H - 4) * Math.max(0, Math.min(100, v)) / 100;
+  const line = pts.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)} ${y(p[1]).toFixed(1)}`).join("");
+  const last = pts[pts.length - 1];
+  root.replaceChildren(
+    svg("line", { class: "th good", x1: 0, x2: W, y1: y(80), y2: y(80) }),
+    svg("line", { class: "th fair", x1: 0, x2: W, y1: y(50), y2: y(50) }),
+    pts.length ? svg("path", { class: "tr", d: pts.length === 1 ? `M${x(last[0]) - 4} ${y(last[1])}h4` : line }) : null,
+    last ? svg("path", { class: "now", d: `M${x(last[0]).toFixed(1)} ${y(last[1]).toFixed(1)}h0.01` }) : null);
 }
 
 // ---- flows -------------------------------------------------------------------
@@ -439,28 +795,51 @@ function talkerList(ol, rows, key, note) {
 }
 
 // fitRows hides the rows of a clipped list that do not fit whole, rather than cut one in half.
+// It reads every position first and then writes, so that the page lays out once.
+const fitCount = {}; // by list id: how many rows fitted when last measured
 function fitRows(ol) {
+  if (ol.id in fitCount) { // draw all the candidates again, to measure them
+    delete fitCount[ol.id];
+    if (ol.id === "events") renderEvents();
+    if (ol.id === "links") renderLinks([...state.devices.values()]);
+  }
   for (const li of ol.children) li.hidden = false; // measure every row afresh
   const bottom = ol.getBoundingClientRect().bottom;
-  let over = false;
-  for (const li of ol.children) {
-    over = over || li.getBoundingClientRect().bottom > bottom + 0.5;
-    li.hidden = over;
-  }
+  const rows = [...ol.children];
+  const below = rows.map((li) => li.getBoundingClientRect().bottom > bottom + 0.5);
+  let over = false, fits = 0;
+  rows.forEach((li, i) => { over = over || below[i]; li.hidden = over; if (!over) fits++; });
+  fitCount[ol.id] = fits;
 }
 
+const MAX_EVENT_ROWS = 30; // more never fit, even in the events panel alone at 1080p
+// Rows are made once per event and kept while shown: a burst of events moves rows rather
+// than building the list again.
+let eventRows = new Map();
 function renderEvents() {
   $("ev-count").textContent = state.events.length ? String(state.events.length) : "";
-  $("events").replaceChildren(...state.events.map((e) => {
+  const rows = new Map();
+  // Between full renders the count of rows that fit is known: drawing them needs no layout.
+  const n = fitCount.events || MAX_EVENT_ROWS;
+  $("events").replaceChildren(...state.events.slice(0, n).map((e) => {
+    let li = eventRows.get(e.id);
+    if (!li) li = eventRow(e);
+    rows.set(e.id, li);
+    return li;
+  }));
+  eventRows = rows;
+  state.fresh.clear();
+}
+
+function eventRow(e) {
+  {
     const sev = SEVERITY.includes(e.severity) ? e.severity : "info";
     const li = el("li", { class: sev + (state.fresh.has(e.id) ? " fresh" : ""), "data-id": e.id },
       el("time", { datetime: e.time }, since(e.time)),
       el("div", {}, el("span", { class: "dev" }, e.device || e.source || "–"), e.interface ? el("span", { class: "ifname" }, " " + e.interface) : null, el("span", { class: "sev" }, sev)),
       el("div", { class: "msg", title: e.message }, e.message || e.kind));
     return li;
-  }));
-  state.fresh.clear();
-  fitRows($("events"));
+  }
 }
 
 // ---- alerts ------------------------------------------------------------------
@@ -623,21 +1002,55 @@ function capLine(c, st) {
     cell("errs" + (errs ? " warn" : ""), r(c.decode_errors_per_s), "decode errors/s"));
 }
 
-// ---- clock and staleness -----------------------------------------------------
+// ---- clock, staleness and layouts -------------------------------------------
 function tick() {
   const now = new Date();
   $("clock").textContent = hms(now);
   $("date").textContent = now.toLocaleDateString(undefined, { weekday: "short", year: "numeric", month: "short", day: "numeric" }) +
     " · UTC " + `${two(now.getUTCHours())}:${two(now.getUTCMinutes())}`;
-  if (now - lastRender > 5000) schedule(); // relative times and stale tiles age
-  if (state.live) {
-    const quiet = Date.now() - state.lastMessage;
-    if (quiet > state.staleAfter) setConn("stale", `stale ${Math.round(quiet / 1000)}s`);
-    else if (!$("conn").classList.contains("live")) setConn("live", "live");
+  showConn();
+  if (now - lastFull > 5000) render(); // relative times, ages and stale tiles move on
+}
+
+// layout reads ?panel= (one panel full screen) and ?rotate= (each panel in turn, e.g. 30s).
+function layout() {
+  const q = new URL(location.href).searchParams;
+  const panel = q.get("panel");
+  const rotate = parseDuration(q.get("rotate"));
+  if (rotate > 0) {
+    let i = Math.max(0, PANELS.indexOf(panel));
+    const show = () => {
+      setPanel(PANELS[i]);
+      $("rot").hidden = false;
+      $("rot").textContent = `${i + 1}/${PANELS.length} ${PANELS[i]}`;
+      i = (i + 1) % PANELS.length;
+    };
+    show();
+    setInterval(show, rotate);
+  } else if (PANELS.includes(panel)) {
+    setPanel(panel);
   }
 }
 
+function setPanel(p) {
+  document.body.dataset.panel = p;
+  document.body.classList.add("panel-mode");
+  document.documentElement.classList.add("panel-mode");
+  render();
+}
+
+// parseDuration reads "30s", "2m", "1500ms" or a number of seconds; 0 when it cannot (or
+// below 2 s: a wall that flips faster cannot be read).
+function parseDuration(s) {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(s || "");
+  if (!m) return 0;
+  const ms = parseFloat(m[1]) * ({ ms: 1, s: 1000, m: 60000 }[m[2] || "s"]);
+  return ms >= 2000 ? ms : 0;
+}
+
+addEventListener("resize", () => render());
+layout();
 tick();
-setInterval(tick, 1000);
+setInterval(tick, 250);
 takeToken();
 connect();
