@@ -21,9 +21,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/watchfloor/watchfloor"
 	"github.com/watchfloor/watchfloor/appliance/lab"
+	"github.com/watchfloor/watchfloor/appliance/report"
 	"github.com/watchfloor/watchfloor/appliance/store"
 	"github.com/watchfloor/watchfloor/collectors/flow"
 	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
@@ -31,6 +33,7 @@ import (
 	"github.com/watchfloor/watchfloor/collectors/snmp"
 	"github.com/watchfloor/watchfloor/collectors/snmp/trap"
 	"github.com/watchfloor/watchfloor/console"
+	"github.com/watchfloor/watchfloor/console/users"
 	"github.com/watchfloor/watchfloor/correlator"
 	"github.com/watchfloor/watchfloor/correlator/alerts"
 	"github.com/watchfloor/watchfloor/correlator/notify/dispatch"
@@ -50,16 +53,16 @@ const LabPollInterval = 5 * time.Second
 
 // Options are what the command line gives the appliance besides the config file.
 type Options struct {
-	Config  Config // used as is; LoadConfig or LabConfig make one
+	Config Config // used as is; LoadConfig or LabConfig make one
 	// ConfigPath is the file Config came from: watched, and re-read on Reload, for the
 	// alerting changes that apply live. Empty: nothing is reloaded.
 	ConfigPath string
-	Lab     bool   // start the built-in lab site and poll it (Config.Devices is replaced)
-	LabOpts lab.Options
-	DataDir string
-	Listen  string // overrides Config.Console.Listen when set
-	Token   watchfloor.Secret
-	Log     *slog.Logger
+	Lab        bool // start the built-in lab site and poll it (Config.Devices is replaced)
+	LabOpts    lab.Options
+	DataDir    string
+	Listen     string // overrides Config.Console.Listen when set
+	Token      watchfloor.Secret
+	Log        *slog.Logger
 }
 
 // LabConfig is the configuration of the built-in lab site: the devices come from the lab
@@ -96,7 +99,7 @@ type Appliance struct {
 	// configuration file to be re-read.
 	dispatch *dispatch.Dispatcher
 	reload   chan struct{}
-	engine  *correlator.Engine // the rules, over every record the collectors hand over
+	engine   *correlator.Engine // the rules, over every record the collectors hand over
 	// Root-cause suppression: the latest polled devices, the graph they make, the suppressor.
 	inventory  inventory
 	tracker    *topology.Tracker
@@ -223,7 +226,13 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 		Store: a.store, Token: a.token, Site: cfg.Site,
 		Log: a.log, Gatherer: a.reg, Registerer: a.reg,
 		Health: a.health, Observations: observations, Alerts: alertsAPI{a.alerts}, Rules: rulesAPI{a.engine},
+		DataDir: opts.DataDir,
 	}
+	// Local users (watchfloor user add) and their sessions live beside the store.
+	if deps.Users, err = users.Open(opts.DataDir, users.Options{Log: a.log}); err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	deps.Audit = a.store // every analyst and admin action, kept in bbolt (store/audit.go)
 	if cfg.Alerting.Enabled() {
 		deps.Notifications = a.store
 		if deps.AckKey, err = loadAckKey(opts.DataDir); err != nil {
@@ -279,6 +288,14 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	// The alert Manager writes until the store closes: it stops with it, after a last write.
 	parts.Go(func() { _ = a.alerts.Run(storeCtx) })
 	parts.Go(func() { a.tickAlerts(storeCtx) })
+	if rc := a.opts.Config.Report; rc != nil { // the monthly report (docs/report.md)
+		ro, _ := a.opts.Config.ReportOptions(a.opts.ConfigPath != "")
+		sched, err := report.NewScheduler(*rc, ro, a.store, a.log)
+		if err != nil {
+			return fmt.Errorf("appliance: %w", err)
+		}
+		parts.Go(func() { _ = sched.Run(storeCtx) })
+	}
 	if err := a.console.Listen(); err != nil {
 		return fmt.Errorf("appliance: console: %w", err)
 	}
@@ -413,11 +430,78 @@ func (a *Appliance) startStats(ctx context.Context) (stop func()) {
 					QueueDepth:    len(a.ingest.queue),
 					QueueCapacity: cap(a.ingest.queue),
 					Capture:       a.captureStats(),
+					Collectors:    collectorStats(a.reg),
 				})
 			}
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// collectorHealth names, for each collector the wall shows, the metrics (as registered by
+// the collectors) that count what it took in, lost and failed; a series is summed over its
+// labels, except the label values listed to skip.
+var collectorHealth = []struct {
+	name, unit              string
+	records, drops, errors  []string
+	skipLabel, skipLabelVal string
+}{
+	{name: "snmp", unit: "varbinds", records: []string{"watchfloor_snmp_varbinds_total"},
+		errors: []string{"watchfloor_snmp_polls_total", "watchfloor_snmp_short_walks_total"}, skipLabel: "result", skipLabelVal: "ok"},
+	{name: "traps", unit: "traps", records: []string{"watchfloor_trap_received_total"}, drops: []string{"watchfloor_trap_dropped_total"}},
+	{name: "flows", unit: "records", records: []string{"watchfloor_flow_records_total"},
+		drops:  []string{"watchfloor_flow_socket_drops_total", "watchfloor_flow_rollup_dropped_total", "watchfloor_flow_pending_dropped_total"},
+		errors: []string{"watchfloor_flow_decode_errors_total", "watchfloor_flow_truncated_datagrams_total"}},
+	{name: "packets", unit: "packets", records: []string{"watchfloor_packet_seen_packets_total"},
+		drops: []string{"watchfloor_packet_kernel_drops_total"}, errors: []string{"watchfloor_packet_decode_failed_packets_total"}},
+	{name: "ingest", unit: "records", records: []string{"watchfloor_ingest_records_total"}, drops: []string{"watchfloor_ingest_dropped_total"}},
+}
+
+// collectorStats sums the collectors' counters from the registry for the wall's health
+// panel; a collector none of whose metrics is registered is left out.
+func collectorStats(g prometheus.Gatherer) []console.CollectorStats {
+	mfs, err := g.Gather()
+	if err != nil && len(mfs) == 0 {
+		return nil
+	}
+	byName := make(map[string]*dto.MetricFamily, len(mfs))
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	var out []console.CollectorStats
+	for _, c := range collectorHealth {
+		found := false
+		sum := func(names []string) uint64 {
+			var v float64
+			for _, n := range names {
+				mf := byName[n]
+				if mf == nil {
+					continue
+				}
+				found = true
+			metrics:
+				for _, m := range mf.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if c.skipLabel != "" && l.GetName() == c.skipLabel && l.GetValue() == c.skipLabelVal {
+							continue metrics
+						}
+					}
+					switch {
+					case m.GetCounter() != nil:
+						v += m.GetCounter().GetValue()
+					case m.GetUntyped() != nil:
+						v += m.GetUntyped().GetValue()
+					}
+				}
+			}
+			return uint64(max(v, 0))
+		}
+		cs := console.CollectorStats{Name: c.name, Unit: c.unit, Records: sum(c.records), Drops: sum(c.drops), Errors: sum(c.errors)}
+		if found {
+			out = append(out, cs)
+		}
+	}
+	return out
 }
 
 // close releases what New opened; safe to call more than once.

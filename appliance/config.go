@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/watchfloor/watchfloor/appliance/report"
 	"github.com/watchfloor/watchfloor/appliance/store"
 	"github.com/watchfloor/watchfloor/collectors/flow"
 	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
@@ -38,6 +39,7 @@ type Config struct {
 	Store        store.Config     `yaml:"store"`
 	Console      console.Config   `yaml:"console"`
 	Alerting     AlertingConfig   `yaml:"alerting,omitempty"` // docs/alerting.md
+	Report       *report.Config   `yaml:"report,omitempty"`   // the monthly report's schedule: docs/report.md
 	// IngestQueue is how many collector batches may wait for the store before new ones are
 	// dropped (and counted).
 	IngestQueue int `yaml:"ingest_queue"`
@@ -136,7 +138,29 @@ func (c Config) validate() []fieldError {
 	add("store.", texts(c.Store.Validate()))
 	add("console.", texts(c.Console.Validate()))
 	errs = append(errs, c.Alerting.validate()...)
+	if c.Report != nil {
+		add("report.", texts(c.Report.Validate()))
+	}
 	return errs
+}
+
+// ReportOptions are the monthly report's options from the configuration: the report block's
+// policy and time zone, the console's external URL, and (when fromFile, the configuration
+// being the site's) the devices polled with SNMPv1/v2c.
+func (c Config) ReportOptions(fromFile bool) (report.Options, error) {
+	o := report.Options{Location: time.UTC, ConsoleURL: c.Console.ExternalURL}
+	if c.Report != nil {
+		o.Policy, o.Location = c.Report.Policy, c.Report.Location()
+	}
+	if fromFile {
+		o.PolledV1V2c = []string{}
+		for _, d := range c.Devices {
+			if v := d.Credentials.Version; v == "1" || v == "2c" {
+				o.PolledV1V2c = append(o.PolledV1V2c, d.Name)
+			}
+		}
+	}
+	return o, nil
 }
 
 func texts[E error](errs []E) []string {

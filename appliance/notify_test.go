@@ -155,7 +155,9 @@ func startFarEnds(t *testing.T) *farEnds {
 
 type smtpBackend struct{ got *received }
 
-func (b smtpBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return &smtpSession{got: b.got}, nil }
+func (b smtpBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &smtpSession{got: b.got}, nil
+}
 
 type smtpSession struct {
 	got *received

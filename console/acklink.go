@@ -264,16 +264,22 @@ func (c *Console) AckSigner() AckSigner {
 func (c *Console) IncidentLink(alertID uint64) string { return c.cfg.IncidentLink(alertID) }
 
 // ackRoutes registers POST and GET /api/v1/alerts/{id}/ack. POST with an Authorization
-// header is the token's path, whatever the query says (a bad token is 401 even when the
-// query carries a good signature); POST without one but with any of by, exp or sig is a
-// signed link; POST with neither is the token's path (401). GET is always a signed link and
-// never acknowledges.
+// header, or with an X-CSRF-Token header (a console page's request in a login session), is
+// the authenticated path, whatever the query says (a bad token or session is 401, a wrong
+// CSRF token 403, even when the query carries a good signature); POST without either but
+// with any of by, exp or sig is a signed link — also when the browser sends a session
+// cookie, since the link page's form cannot carry the CSRF header and its signature is
+// what authorizes it; POST with neither is the authenticated path (a session cookie
+// alone then meets the CSRF check: 403). GET is always a signed link and never
+// acknowledges.
 func (c *Console) ackRoutes(mux *http.ServeMux) {
 	withToken := c.require(RoleAnalyst, false, c.alertAction("ack", Alerts.Ack))
+	c.auth.routes = append(c.auth.routes, routeInfo{"POST /api/v1/alerts/{id}/ack", RoleAnalyst, false})
 	mux.Handle("POST /api/v1/alerts/{id}/ack", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, hasAuth := r.Header["Authorization"]
+		_, hasCSRF := r.Header[http.CanonicalHeaderKey(CSRFHeader)]
 		q := r.URL.Query()
-		if hasAuth || !(q.Has("by") || q.Has("exp") || q.Has("sig")) {
+		if hasAuth || hasCSRF || !(q.Has("by") || q.Has("exp") || q.Has("sig")) {
 			withToken.ServeHTTP(w, r)
 			return
 		}

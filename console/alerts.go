@@ -33,6 +33,12 @@ type Alerts interface {
 	AddSilence(s watchfloor.Silence) (watchfloor.Silence, error)
 	// DeleteSilence expires a silence; ErrNotFound for an unknown ID.
 	DeleteSilence(id string) error
+	// Assign gives an open alert to assignee ("" takes it back) on behalf of who; Comment
+	// adds who's comment to an alert's history (resolved ones too). Errors as Ack's.
+	Assign(id uint64, who, assignee string) error
+	Comment(id uint64, who, text string) error
+	// History is the alert's changes, oldest first (empty for an unknown alert).
+	History(id uint64) ([]AlertChange, error)
 }
 
 // RuleInfo describes one loaded detection rule and how often it fired.
@@ -312,7 +318,9 @@ func (c *Console) alertAction(name string, act func(a Alerts, id uint64, who, co
 			return
 		}
 		who := identity(r.Context())
-		if err := act(c.deps.Alerts, id, who, body.Comment); err != nil {
+		err = act(c.deps.Alerts, id, who, body.Comment)
+		c.audit(r, "alert."+name, alertTarget(id), body.Comment, err == nil)
+		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				writeError(w, http.StatusNotFound, "unknown alert")
 				return
@@ -356,6 +364,7 @@ func (c *Console) postSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, err = c.deps.Alerts.AddSilence(s)
+	c.audit(r, AuditSilenceAdd, "silence "+s.ID, silenceDetail(s), err == nil)
 	if err != nil {
 		c.apiError(w, "add silence", err)
 		return
@@ -374,7 +383,9 @@ func (c *Console) deleteSilence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "id: want 1..128 characters")
 		return
 	}
-	if err := c.deps.Alerts.DeleteSilence(id); err != nil {
+	err := c.deps.Alerts.DeleteSilence(id)
+	c.audit(r, AuditSilenceDelete, "silence "+id, "", err == nil)
+	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			writeError(w, http.StatusNotFound, "unknown silence")
 			return

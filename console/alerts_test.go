@@ -29,6 +29,7 @@ type fakeAlerts struct {
 	actions  []string
 	publish  func(watchfloor.Alert)
 	now      func() time.Time
+	history  map[uint64][]AlertChange // by alert: what change recorded (consoleapi_test.go)
 }
 
 func newFakeAlerts(list ...watchfloor.Alert) *fakeAlerts {
@@ -73,10 +74,12 @@ func (f *fakeAlerts) change(id uint64, who, comment, what string, apply func(a *
 		f.mu.Unlock()
 		return fmt.Errorf("alert %d is resolved: %w", id, ErrState)
 	}
+	old := a.State
 	if err := apply(&a); err != nil {
 		f.mu.Unlock()
 		return err
 	}
+	f.record(id, what, who, comment, a, old)
 	a.UpdatedAt = f.now()
 	f.alerts[id] = a
 	f.actions = append(f.actions, fmt.Sprintf("%s %d by %s: %s", what, id, who, comment))

@@ -3,8 +3,6 @@ package console
 import (
 	"bufio"
 	"cmp"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,9 +20,10 @@ import (
 	"github.com/watchfloor/watchfloor"
 )
 
-// routes builds the console's handler. Static pages, /healthz and /metrics are open; every
-// other /api path needs the bearer token, except that an alert's ack also takes a signed
-// link (acklink.go).
+// routes builds the console's handler. Static pages, /healthz, /metrics and the login are
+// open; every other /api path needs a token or a login session (authenticate, login.go),
+// except that an alert's ack also takes a signed link (acklink.go). Every answer carries
+// the security headers (secure, web.go).
 func (c *Console) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", c.healthz)
@@ -47,6 +46,10 @@ func (c *Console) routes() http.Handler {
 	api("GET /api/v1/alerts/{id}", RoleViewer, c.getAlert)
 	c.ackRoutes(mux) // POST …/ack: an analyst, or a signed link; GET …/ack: a signed link's page
 	api("POST /api/v1/alerts/{id}/resolve", RoleAnalyst, c.alertAction("resolve", Alerts.Resolve))
+	api("POST /api/v1/alerts/{id}/assign", RoleAnalyst, c.postAssign)
+	api("POST /api/v1/alerts/{id}/comment", RoleAnalyst, c.postComment)
+	api("GET /api/v1/alerts/{id}/history", RoleViewer, c.getHistory)
+	api("GET /api/v1/audit", RoleAdmin, c.getAudit)
 	api("GET /api/v1/silences", RoleViewer, c.getSilences)
 	api("POST /api/v1/silences", RoleAnalyst, c.postSilence)
 	api("DELETE /api/v1/silences/{id}", RoleAnalyst, c.deleteSilence)
@@ -55,10 +58,11 @@ func (c *Console) routes() http.Handler {
 	api("GET /api/v1/incidents", RoleViewer, c.getIncidents)
 	api("GET /api/v1/incidents/stats", RoleViewer, c.getIncidentStats)
 	c.handle(mux, "GET /api/v1/stream", RoleViewer, true, c.stream)
+	c.authRoutes(mux) // login, logout, session, users, tokens (login.go)
 	api("/api/", RoleViewer, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
-	return c.instrument(mux)
+	return c.instrument(c.secure(mux))
 }
 
 func (c *Console) healthz(w http.ResponseWriter, r *http.Request) {
@@ -70,30 +74,6 @@ func (c *Console) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.WriteString(w, "ok\n")
-}
-
-// authenticate establishes who made the request, or answers 401 and reports false: the
-// bearer token in the Authorization header ("Bearer <token>"), or, when query is true, in the
-// token query parameter (kiosk browsers cannot set headers on a WebSocket). The one API
-// token is the admin.
-func (c *Console) authenticate(w http.ResponseWriter, r *http.Request, query bool) (Identity, bool) {
-	want := sha256.Sum256([]byte(c.deps.Token.Reveal()))
-	var tok string
-	if h := r.Header.Get("Authorization"); h != "" {
-		if scheme, v, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			tok = strings.TrimSpace(v)
-		}
-	} else if query {
-		tok = r.URL.Query().Get("token")
-	}
-	// Comparing hashes keeps the comparison constant-time whatever the lengths.
-	got := sha256.Sum256([]byte(tok))
-	if tok == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="watchfloor"`)
-		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
-		return Identity{}, false
-	}
-	return Identity{Name: adminIdentity, Role: RoleAdmin, Via: "token"}, true
 }
 
 func (c *Console) getDevices(w http.ResponseWriter, r *http.Request) {

@@ -91,6 +91,7 @@ func identity(ctx context.Context) string {
 // (401 when it fails, 403 below min), CSRF-checked for cookie sessions on unsafe methods.
 // query allows the token in ?token= (WebSocket and kiosk clients cannot set headers).
 func (c *Console) handle(mux *http.ServeMux, pattern string, min Role, query bool, h http.HandlerFunc) {
+	c.auth.routes = append(c.auth.routes, routeInfo{pattern, min, query})
 	mux.Handle(pattern, c.require(min, query, h))
 }
 
@@ -101,7 +102,7 @@ func (c *Console) require(min Role, query bool, h http.HandlerFunc) http.Handler
 			return // authenticate answered
 		}
 		if id.Role < min {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("%s may not do this: it needs the %s role", id.Role, min))
+			c.forbid(w, r.WithContext(withIdentity(r.Context(), id)), "", fmt.Sprintf("%s may not do this: it needs the %s role", id.Role, min))
 			return
 		}
 		h(w, r.WithContext(withIdentity(r.Context(), id)))

@@ -27,6 +27,34 @@ type Config struct {
 	ExternalURL string `yaml:"external_url"`
 	// AckLinkTTL is how long a signed acknowledgement link in a page stays valid.
 	AckLinkTTL time.Duration `yaml:"ack_link_ttl"`
+	// TLS serves HTTPS: from certificate files, or from a self-signed certificate made in
+	// the data directory on first start.
+	TLS TLSConfig `yaml:"tls"`
+	// Session is how long a login lasts.
+	Session SessionConfig `yaml:"session"`
+}
+
+// TLSConfig is the console's HTTPS. Zero: plain HTTP.
+type TLSConfig struct {
+	// CertFile and KeyFile are a PEM certificate (chain) and its key; the console re-reads
+	// them when they change (a renewal needs no restart).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// SelfSigned, without files, makes an ECDSA P-256 certificate for the listen host,
+	// the external_url host and localhost into the data directory (tls.crt, tls.key) on
+	// first start, and reuses it.
+	SelfSigned bool `yaml:"self_signed"`
+}
+
+// Enabled says whether the console serves HTTPS.
+func (t TLSConfig) Enabled() bool { return t.SelfSigned || t.CertFile != "" || t.KeyFile != "" }
+
+// SessionConfig bounds login sessions.
+type SessionConfig struct {
+	// IdleTimeout ends a session unused for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Lifetime ends a session this long after login, used or not.
+	Lifetime time.Duration `yaml:"lifetime"`
 }
 
 // Defaults.
@@ -35,6 +63,15 @@ const (
 	DefaultSendQueue  = 64
 	DefaultStaleAfter = time.Minute
 	DefaultAckLinkTTL = 7 * 24 * time.Hour
+	// DefaultSessionIdle and DefaultSessionLifetime bound a login session.
+	DefaultSessionIdle     = 12 * time.Hour
+	DefaultSessionLifetime = 7 * 24 * time.Hour
+)
+
+// Bounds of the session settings.
+const (
+	minSessionTime = time.Minute
+	maxSessionTime = 90 * 24 * time.Hour
 )
 
 // Bounds of AckLinkTTL.
@@ -45,7 +82,8 @@ const (
 
 // DefaultConfig returns the configuration used when the file says nothing.
 func DefaultConfig() Config {
-	return Config{Listen: DefaultListen, SendQueue: DefaultSendQueue, StaleAfter: DefaultStaleAfter, AckLinkTTL: DefaultAckLinkTTL}
+	return Config{Listen: DefaultListen, SendQueue: DefaultSendQueue, StaleAfter: DefaultStaleAfter, AckLinkTTL: DefaultAckLinkTTL,
+		Session: SessionConfig{IdleTimeout: DefaultSessionIdle, Lifetime: DefaultSessionLifetime}}
 }
 
 // withDefaults fills the zero fields of c with their defaults.
@@ -62,6 +100,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AckLinkTTL == 0 {
 		c.AckLinkTTL = d.AckLinkTTL
+	}
+	if c.Session.IdleTimeout == 0 {
+		c.Session.IdleTimeout = d.Session.IdleTimeout
+	}
+	if c.Session.Lifetime == 0 {
+		c.Session.Lifetime = d.Session.Lifetime
 	}
 	return c
 }
@@ -101,6 +145,23 @@ func (c Config) Validate() []FieldError {
 	if c.AckLinkTTL < minAckLinkTTL || c.AckLinkTTL > maxAckLinkTTL {
 		errs = append(errs, FieldError{"ack_link_ttl", fmt.Sprintf("%v is out of range 1m..2160h (90 days)", c.AckLinkTTL)})
 	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, FieldError{"tls", "cert_file and key_file go together"})
+	}
+	if c.TLS.SelfSigned && c.TLS.CertFile != "" {
+		errs = append(errs, FieldError{"tls.self_signed", "either certificate files or self_signed, not both"})
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"session.idle_timeout", c.Session.IdleTimeout}, {"session.lifetime", c.Session.Lifetime}} {
+		if f.v < minSessionTime || f.v > maxSessionTime {
+			errs = append(errs, FieldError{f.name, fmt.Sprintf("%v is out of range 1m..2160h (90 days)", f.v)})
+		}
+	}
+	if c.Session.IdleTimeout > c.Session.Lifetime {
+		errs = append(errs, FieldError{"session.idle_timeout", fmt.Sprintf("%v is longer than session.lifetime (%v)", c.Session.IdleTimeout, c.Session.Lifetime)})
+	}
 	return errs
 }
 
@@ -124,20 +185,25 @@ func checkExternalURL(s string) error {
 }
 
 // BaseURL is the URL the console's links start with, without a trailing slash: ExternalURL,
-// else http://<listen> (with localhost for a wildcard or empty listen host).
+// else http://<listen>, or https:// with TLS (with localhost for a wildcard or empty listen
+// host).
 func (c Config) BaseURL() string {
 	c = c.withDefaults()
 	if c.ExternalURL != "" {
 		return strings.TrimRight(c.ExternalURL, "/")
 	}
+	scheme := "http://"
+	if c.TLS.Enabled() {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(c.Listen)
 	if err != nil {
-		return "http://" + c.Listen
+		return scheme + c.Listen
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // IncidentLink is the console URL that opens an alert: its API resource

@@ -11,6 +11,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/watchfloor/watchfloor"
+	"github.com/watchfloor/watchfloor/console/users"
 )
 
 // Store is what the console reads from the appliance's store.
@@ -63,6 +65,11 @@ type Deps struct {
 	AckKey watchfloor.Secret
 	// Audit keeps every analyst and admin action (nil: not kept).
 	Audit Audit
+	// Users are the local users and their API tokens (users.Open on the data directory);
+	// nil: no logins, only Token. Sessions are kept beside the users file.
+	Users *users.Store
+	// DataDir is where a self-signed certificate is made (config tls.self_signed).
+	DataDir string
 }
 
 // Console serves the API, the stream and the wall.
@@ -76,6 +83,7 @@ type Console struct {
 	handler http.Handler
 	now     func() time.Time
 	ack     ackLinks
+	auth    authState
 
 	mu sync.Mutex
 	ln net.Listener
@@ -145,6 +153,9 @@ func newConsole(cfg Config, deps Deps, now func() time.Time) (*Console, error) {
 		origins: make(map[string]bool),
 	}
 	if err := c.initAckLinks(); err != nil {
+		return nil, err
+	}
+	if err := c.initAuth(); err != nil {
 		return nil, err
 	}
 	for _, o := range cfg.AllowedOrigins {
@@ -228,6 +239,9 @@ func (c *Console) Listen() error {
 	if err != nil {
 		return fmt.Errorf("console: listen: %w", err)
 	}
+	if c.auth.tls != nil {
+		ln = tls.NewListener(ln, c.auth.tls)
+	}
 	c.ln = ln
 	return nil
 }
@@ -242,7 +256,7 @@ func (c *Console) Addr() net.Addr {
 	return c.ln.Addr()
 }
 
-// Run serves HTTP on cfg.Listen until ctx is done, then closes every WebSocket client with
+// Run serves HTTP (HTTPS when cfg.TLS says so) on cfg.Listen until ctx is done, then closes every WebSocket client with
 // a close frame, shuts the server down gracefully and returns nil. It returns an error
 // when it cannot listen or serving fails.
 func (c *Console) Run(ctx context.Context) error {
@@ -261,7 +275,11 @@ func (c *Console) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
-	c.log.Info("serving", "addr", ln.Addr().String())
+	c.log.Info("serving", "addr", ln.Addr().String(), "tls", c.auth.tls != nil)
+	authCtx, stopAuth := context.WithCancel(context.WithoutCancel(ctx))
+	authDone := make(chan struct{})
+	go func() { defer close(authDone); c.authLoop(authCtx) }()
+	defer func() { stopAuth(); <-authDone }() // a last write of sessions and token use
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -21,7 +21,7 @@ var (
 func TestEmbeddedReferencesResolve(t *testing.T) {
 	c, srv, _ := newTestServer(t, Config{}, testStore())
 	files := c.webFS()
-	pages := map[string]string{"wall.html": "/wall"} // file → the path it is served at
+	pages := map[string]string{"wall.html": "/wall", "login.html": "/login", "console.html": "/console"} // file → the path it is served at
 	checked := 0
 	err := fs.WalkDir(files, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

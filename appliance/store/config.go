@@ -49,6 +49,8 @@ type Retention struct {
 	// Notifications is the on-call notification log, by entry time, and the resolved
 	// incidents, by resolution time. Open incidents and the outbox are never deleted.
 	Notifications time.Duration `yaml:"notifications"`
+	// Audit is the console's audit log of analyst and admin actions, by entry time.
+	Audit time.Duration `yaml:"audit"`
 }
 
 // Bounds of the configuration.
@@ -70,6 +72,7 @@ func DefaultConfig() Config {
 			Alerts:   400 * 24 * time.Hour,
 
 			Notifications: 400 * 24 * time.Hour,
+			Audit:         400 * 24 * time.Hour,
 		},
 		CommitInterval: 0,
 		MaxBatch:       10_000,
@@ -103,6 +106,7 @@ func (c Config) Validate() []FieldError {
 		{"retention.flows_1h", c.Retention.Flows1h},
 		{"retention.alerts", c.Retention.Alerts},
 		{"retention.notifications", c.Retention.Notifications},
+		{"retention.audit", c.Retention.Audit},
 	} {
 		if r.d <= 0 {
 			bad(r.field, "must be greater than 0, got %s", r.d)

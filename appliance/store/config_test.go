@@ -17,7 +17,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"zero retention", func(c *Config) { c.Retention = Retention{} },
 			[]string{"retention.events", "retention.raw", "retention.rollup_5m", "retention.rollup_1h",
-				"retention.flows_1m", "retention.flows_1h", "retention.alerts", "retention.notifications"}},
+				"retention.flows_1m", "retention.flows_1h", "retention.alerts", "retention.notifications", "retention.audit"}},
 		{"negative flows_1h", func(c *Config) { c.Retention.Flows1h = -time.Hour }, []string{"retention.flows_1h"}},
 		{"negative raw", func(c *Config) { c.Retention.Raw = -time.Hour }, []string{"retention.raw"}},
 		{"a commit interval is fine", func(c *Config) { c.CommitInterval = 5 * time.Millisecond }, nil},

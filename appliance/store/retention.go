@@ -12,7 +12,7 @@ import (
 
 // retentionKinds label watchfloor_store_retention_deleted_total.
 var retentionKinds = []string{"event", "raw", "5m", "1h", "flows_1m", "flows_1h", "alert",
-	"notification", "incident"}
+	"notification", "incident", "audit"}
 
 const (
 	// retentionEvery is how often Run enforces retention.
@@ -95,6 +95,10 @@ func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
 		n, err = s.pruneIncidents(ctx, now.Add(-r.Notifications))
 		deleted["incident"] = n
 	}
+	if err == nil {
+		n, err = s.pruneAudit(ctx, now.Add(-r.Audit))
+		deleted["audit"] = n
+	}
 	total := 0
 	for _, n := range deleted {
 		total += n
@@ -103,7 +107,7 @@ func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
 		s.log.Info("retention", "events", deleted["event"], "raw", deleted["raw"],
 			"rollups_5m", deleted["5m"], "rollups_1h", deleted["1h"],
 			"flows_1m", deleted["flows_1m"], "flows_1h", deleted["flows_1h"], "alerts", deleted["alert"],
-			"notifications", deleted["notification"], "incidents", deleted["incident"],
+			"notifications", deleted["notification"], "incidents", deleted["incident"], "audit", deleted["audit"],
 			"seconds", time.Since(start).Seconds())
 	}
 	if err != nil {

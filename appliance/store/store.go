@@ -70,11 +70,14 @@ var (
 	bNotifyIncidents = []byte("notify_incidents")
 	bNotifyLog       = []byte("notify_log")
 
+	bAudit = []byte("audit")
+
 	kSchema = []byte("schema")
 
 	allBuckets = [][]byte{bMeta, bDevices, bEvents, bRaw, b5m, b1h, bFlows1m, bFlows1h,
 		bAlerts, bAlertsOpen, bAlertHistory, bSilences,
-		bNotifyState, bNotifyOutbox, bNotifyIncidents, bNotifyLog}
+		bNotifyState, bNotifyOutbox, bNotifyIncidents, bNotifyLog,
+		bAudit}
 )
 
 const (

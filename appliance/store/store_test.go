@@ -351,6 +351,7 @@ func TestRetention(t *testing.T) {
 
 		"notification": 0, // TestNotifyRetention
 		"incident":     0,
+		"audit":        0, // TestAuditRetention
 	}
 	if !reflect.DeepEqual(deleted, want) {
 		t.Fatalf("deleted %v, want %v", deleted, want)

@@ -6,6 +6,7 @@
 //	watchfloor replay [-config FILE] -data DIR CAPTURE            a capture through the flow and packet collectors
 //	watchfloor rules check|test|import-sigma …                    the rule language's tools
 //	watchfloor alerting test-route|send-test -config FILE …       the alert routing's tools
+//	watchfloor user add|passwd|del|list|token|tokens|revoke …     local users and API tokens
 package main
 
 import (
@@ -41,6 +42,11 @@ usage:
         validate rules (FILE:LINE:COL: FIELD: MSG), run rule tests, convert Sigma rules
   watchfloor alerting test-route -config FILE [label=value …] | alerting send-test -config FILE RECEIVER
         which receivers an example alert reaches; send a test notification through a receiver
+  watchfloor report monthly -data DIR [-month YYYY-MM] [-site NAME] [-tz ZONE] [-config FILE] -o FILE.pdf|FILE.html
+        the monthly security posture report from the store (read-only; see docs/report.md)
+  watchfloor user add NAME -role ROLE | passwd NAME | del NAME | list | token NAME [-role display]
+       | tokens NAME | revoke TOKEN_ID   [-data DIR]
+        local users (console logins) and their API tokens; works while watchfloor runs
 
 environment:
   WATCHFLOOR_TOKEN   the admin API token (otherwise generated once into the data dir)
@@ -74,6 +80,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return rulesCmd(args, stdout, stderr)
 	case "alerting":
 		return alertingCmd(args, stdout, stderr)
+	case "report":
+		return reportCmd(args, stdout, stderr)
+	case "user":
+		return userCmd(args, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -139,7 +149,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}()
 	err = a.Run(ctx, func(addr net.Addr) {
 		tok, generated := a.Token()
-		url := "http://" + addr.String() + "/wall"
+		scheme := "http://"
+		if a.Config().Console.TLS.Enabled() {
+			scheme = "https://"
+		}
+		url := scheme + addr.String() + "/wall"
 		fmt.Fprintf(stdout, "\nWatchfloor is running (site %s, %d devices%s).\n", a.Config().Site, len(a.Config().Devices), labNote(opts.Lab))
 		switch {
 		case generated:
