@@ -331,6 +331,8 @@ func (c *Console) signedAck(w http.ResponseWriter, r *http.Request, post bool) {
 	if post {
 		who := by + " (link)"
 		err := c.deps.Alerts.Ack(id, who, ackLinkComment)
+		c.audit(r.WithContext(withIdentity(r.Context(), Identity{Name: who, Via: "link"})), AuditAlertAck,
+			"alert "+strconv.FormatUint(id, 10), ackLinkComment, err == nil)
 		code := http.StatusOK
 		switch {
 		case err == nil:

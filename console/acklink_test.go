@@ -232,7 +232,8 @@ func TestAckSignerHidesKey(t *testing.T) {
 func newAckServer(t *testing.T, fa *fakeAlerts, key []byte) (*Console, string, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	deps := Deps{Store: testStore(), Token: testToken, Site: "north-hub", Alerts: fa, AckKey: watchfloor.Secret(key), Registerer: reg}
+	deps := Deps{Store: testStore(), Token: testToken, Site: "north-hub", Alerts: fa, AckKey: watchfloor.Secret(key), Registerer: reg,
+		Audit: fa.audit}
 	c, err := newConsole(Config{ExternalURL: "https://noc.example/wf/", AckLinkTTL: 24 * time.Hour}, deps, func() time.Time { return testNow })
 	if err != nil {
 		t.Fatal(err)
@@ -325,6 +326,9 @@ func TestAckLinkPage(t *testing.T) {
 	}
 	if want := "ack 41 by bob <b> (link): acknowledged from a notification link"; len(fa.actions) != 1 || fa.actions[0] != want {
 		t.Errorf("actions %q", fa.actions)
+	}
+	if es := fa.audit.entries; len(es) != 1 || es[0].Action != AuditAlertAck || es[0].Who != "bob <b> (link)" || es[0].Via != "link" || !es[0].OK || es[0].Target != "alert 41" {
+		t.Errorf("audit %+v", es)
 	}
 	// The walls saw it.
 	c.hub.mu.Lock()

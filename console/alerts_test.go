@@ -30,10 +30,11 @@ type fakeAlerts struct {
 	publish  func(watchfloor.Alert)
 	now      func() time.Time
 	history  map[uint64][]AlertChange // by alert: what change recorded (consoleapi_test.go)
+	audit    *fakeAudit               // for the tests that audit what they do
 }
 
 func newFakeAlerts(list ...watchfloor.Alert) *fakeAlerts {
-	f := &fakeAlerts{alerts: map[uint64]watchfloor.Alert{}, now: func() time.Time { return testNow }}
+	f := &fakeAlerts{alerts: map[uint64]watchfloor.Alert{}, now: func() time.Time { return testNow }, audit: &fakeAudit{}}
 	for _, a := range list {
 		f.alerts[a.ID] = a
 	}

@@ -165,7 +165,7 @@ func (b *Browser) Eval(expr string) string {
 		} `json:"result"`
 		ExceptionDetails any `json:"exceptionDetails"`
 	}
-	b.call(b.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &r)
+	b.call(b.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, &r)
 	if r.ExceptionDetails != nil {
 		b.t.Fatalf("eval %s: %v", expr, r.ExceptionDetails)
 	}
@@ -195,7 +195,13 @@ func (b *Browser) WaitDOM(within time.Duration, want ...string) string {
 	}
 }
 
-// screenshot saves the page as a PNG.
+// Viewport resizes the page (a 4K wall: 3840×2160).
+func (b *Browser) Viewport(w, h int) {
+	b.t.Helper()
+	b.call(b.session, "Emulation.setDeviceMetricsOverride", map[string]any{"width": w, "height": h, "deviceScaleFactor": 1, "mobile": false}, nil)
+}
+
+// Screenshot saves the page as a PNG.
 func (b *Browser) Screenshot(file string) {
 	b.t.Helper()
 	var r struct{ Data string }
