@@ -227,13 +227,10 @@ func (g *flowGen) tick(t0, t1 time.Time) {
 			m.prevIn, m.prevOu, m.primed = in, out, true
 			continue
 		}
-		bi, bo := in-m.prevIn, out-m.prevOu
-		if bi < 0 { // counters reset (a reboot): count from 0
-			bi = in
-		}
-		if bo < 0 {
-			bo = out
-		}
+		// A counter that went back — a reboot's reset, or a port frozen at a down time the
+		// timeline applied later than this tick read it (a loaded machine) — gives nothing
+		// this tick. Counting the whole counter instead would replay days of traffic.
+		bi, bo := max(0, in-m.prevIn), max(0, out-m.prevOu)
 		m.prevIn, m.prevOu = in, out
 		dirs[nd] = dirBytes{m, 0, bi}
 		dirs[nd+1] = dirBytes{m, 1, bo}
