@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/watchfloor/watchfloor"
@@ -99,9 +100,17 @@ func Inventory(ctx context.Context, site string) ([]watchfloor.Device, error) {
 	return s.devs, nil
 }
 
-type sink struct{ devs []watchfloor.Device }
+// sink keeps what the poller reports; PollAll polls the devices in parallel.
+type sink struct {
+	mu   sync.Mutex
+	devs []watchfloor.Device
+}
 
-func (s *sink) PutDevice(d watchfloor.Device)  { s.devs = append(s.devs, d) }
+func (s *sink) PutDevice(d watchfloor.Device) {
+	s.mu.Lock()
+	s.devs = append(s.devs, d)
+	s.mu.Unlock()
+}
 func (s *sink) PutSamples([]watchfloor.Sample) {}
 func (s *sink) PutEvents([]watchfloor.Event)   {}
 
