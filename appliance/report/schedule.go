@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -54,7 +55,8 @@ func (c Config) Validate() []FieldError {
 			bad("recipients", "are required with smtp")
 		}
 	}
-	for s, d := range c.Policy.AckSLA {
+	for _, s := range slices.Sorted(maps.Keys(c.Policy.AckSLA)) { // the problems in a stable order
+		d := c.Policy.AckSLA[s]
 		if !slices.Contains([]string{"info", "low", "medium", "high", "critical"}, s) {
 			bad("policy.ack_sla."+s, "is not a severity (info, low, medium, high, critical)")
 		} else if d <= 0 {
