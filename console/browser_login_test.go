@@ -44,7 +44,11 @@ func TestLoginAckWallInChromium(t *testing.T) {
 		b.Eval(fmt.Sprintf(`document.getElementById("user").value = %q, document.getElementById("password").value = %q,
 			document.getElementById("login").requestSubmit(), 1`, user, password))
 		deadline := time.Now().Add(20 * time.Second)
-		for b.Eval(`location.pathname`) != "/console" || b.Eval(`!!document.querySelector(".conn.live") && !!document.querySelector('[data-id="41"]')`) != "true" {
+		ready := func() bool { // the page navigates: an evaluation may meet it in between
+			v, err := b.TryEval(`location.pathname === "/console" && !!document.querySelector(".conn.live") && !!document.querySelector('[data-id="41"]')`)
+			return err == nil && v == "true"
+		}
+		for !ready() {
 			if time.Now().After(deadline) {
 				t.Fatalf("after logging in as %s: at %s, %q", user, b.Eval(`location.href`), b.Eval(`document.body.innerText.slice(0, 400)`))
 			}

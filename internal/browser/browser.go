@@ -124,6 +124,13 @@ func (b *Browser) read(r *os.File) {
 // call sends one command and decodes its result into out (when not nil).
 func (b *Browser) call(session, method string, params any, out any) {
 	b.t.Helper()
+	if err := b.try(session, method, params, out); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// try is call answering the error instead of failing the test.
+func (b *Browser) try(session, method string, params any, out any) error {
 	b.mu.Lock()
 	b.next++
 	id := b.next
@@ -136,24 +143,25 @@ func (b *Browser) call(session, method string, params any, out any) {
 	}
 	data, _ := json.Marshal(msg)
 	if _, err := b.w.Write(append(data, 0)); err != nil {
-		b.t.Fatalf("cdp %s: %v", method, err)
+		return fmt.Errorf("cdp %s: %v", method, err)
 	}
 	select {
 	case a, ok := <-ch:
 		if !ok {
-			b.t.Fatalf("cdp %s: chromium exited\n%s", method, lastLines(b.stderr.String(), 20))
+			return fmt.Errorf("cdp %s: chromium exited\n%s", method, lastLines(b.stderr.String(), 20))
 		}
 		if a.Error != nil {
-			b.t.Fatalf("cdp %s: %s", method, a.Error.Message)
+			return fmt.Errorf("cdp %s: %s", method, a.Error.Message)
 		}
 		if out != nil {
 			if err := json.Unmarshal(a.Result, out); err != nil {
-				b.t.Fatalf("cdp %s: %v", method, err)
+				return fmt.Errorf("cdp %s: %v", method, err)
 			}
 		}
 	case <-time.After(30 * time.Second):
-		b.t.Fatalf("cdp %s: no answer in 30s", method)
+		return fmt.Errorf("cdp %s: no answer in 30s", method)
 	}
+	return nil
 }
 
 // eval evaluates a JavaScript expression in the page and returns its value as a string.
@@ -170,6 +178,24 @@ func (b *Browser) Eval(expr string) string {
 		b.t.Fatalf("eval %s: %v", expr, r.ExceptionDetails)
 	}
 	return fmt.Sprint(r.Result.Value)
+}
+
+// TryEval is Eval answering an error instead of failing the test: for polling a page that
+// may be navigating ("Inspected target navigated or closed").
+func (b *Browser) TryEval(expr string) (string, error) {
+	var r struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+		ExceptionDetails any `json:"exceptionDetails"`
+	}
+	if err := b.try(b.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, &r); err != nil {
+		return "", err
+	}
+	if r.ExceptionDetails != nil {
+		return "", fmt.Errorf("eval %s: %v", expr, r.ExceptionDetails)
+	}
+	return fmt.Sprint(r.Result.Value), nil
 }
 
 // waitDOM polls the page's HTML until every want is in it, and returns the HTML.
