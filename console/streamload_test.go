@@ -164,7 +164,7 @@ func streamLoad(t *testing.T, clients, rate int, duration time.Duration, withBro
 		slices.Sort(frames)
 		wall.Close()
 	}
-	c.hub.close(time.Second)           // the clients see the end and report
+	c.hub.close(time.Second) // the clients see the end and report
 	<-done
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("clients: %v", err)
