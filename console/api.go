@@ -57,6 +57,11 @@ func (c *Console) routes() http.Handler {
 	api("GET /api/v1/notifications", RoleViewer, c.getNotifications)
 	api("GET /api/v1/incidents", RoleViewer, c.getIncidents)
 	api("GET /api/v1/incidents/stats", RoleViewer, c.getIncidentStats)
+	reports := &reportGen{} // one generation at a time (reports.go)
+	api("GET /api/v1/reports", RoleViewer, c.getReports(reports))
+	api("POST /api/v1/reports", RoleAnalyst, c.postReport(reports))
+	api("GET /api/v1/reports/{id}/pdf", RoleViewer, c.getReportFile("pdf"))
+	api("GET /api/v1/reports/{id}/html", RoleViewer, c.getReportFile("html"))
 	c.handle(mux, "GET /api/v1/stream", RoleViewer, true, c.stream)
 	c.authRoutes(mux) // login, logout, session, users, tokens (login.go)
 	api("/api/", RoleViewer, func(w http.ResponseWriter, r *http.Request) {

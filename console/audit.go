@@ -37,6 +37,7 @@ const (
 	AuditTokenAdd      = "token.add"
 	AuditTokenRevoke   = "token.revoke"
 	AuditBackup        = "backup"
+	AuditReport        = "report.generate"
 	AuditForbidden     = "forbidden" // a request refused for its role (403)
 )
 

@@ -63,6 +63,9 @@ type Deps struct {
 	// same across restarts so that links sent before one still work. Empty: no links, and
 	// the signed acknowledgement endpoints answer 403.
 	AckKey watchfloor.Secret
+	// Reports are the monthly posture reports: listed, downloaded and made on demand
+	// (reports.go); nil: none (their endpoints answer 404).
+	Reports Reports
 	// Audit keeps every analyst and admin action (nil: not kept).
 	Audit Audit
 	// Users are the local users and their API tokens (users.Open on the data directory);

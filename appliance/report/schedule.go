@@ -103,8 +103,8 @@ type Store interface {
 }
 
 // Scheduler makes last month's reports on the configured day and hour, keeps them in the
-// store, and mails the PDF. Generate makes one on demand (the console's reports page will
-// call it; Reports and ReportFile list and serve the stored ones).
+// store, and mails the PDF. Generate makes one on demand (the console's Reports view
+// calls it through appliance/reports.go; Reports and ReportFile list and serve the stored ones).
 type Scheduler struct {
 	cfg  Config
 	base Options

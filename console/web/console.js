@@ -1,5 +1,6 @@
 // Watchfloor analyst console: the alert queue kept live by the wall's stream, actions on
-// alerts, devices with their charts, flows, rules, on-call and the audit log. No framework,
+// alerts, devices with their charts, flows, rules, on-call, the audit log, silences and the
+// monthly reports. No framework,
 // no network but this server; every text from the server is set with textContent.
 "use strict";
 
@@ -12,7 +13,7 @@ const TACTICS = ["reconnaissance", "resource-development", "initial-access", "ex
   "command-and-control", "exfiltration", "impact"];
 const FLOW_DIMS = ["src", "dst", "pair", "port", "proto", "as", "dst_as", "interface"];
 const AUDIT_ACTIONS = ["alert.ack", "alert.resolve", "alert.assign", "alert.comment", "silence.add", "silence.delete",
-  "login", "logout", "user.add", "user.passwd", "user.delete", "token.add", "token.revoke", "backup", "forbidden"];
+  "login", "logout", "user.add", "user.passwd", "user.delete", "token.add", "token.revoke", "backup", "report.generate", "forbidden"];
 const RANGES = { "1h": { from: "-1h", label: "hour" }, "24h": { from: "-24h", label: "day" }, "168h": { from: "-168h", label: "week" } };
 
 const auth = { token: null, csrf: "", name: "", role: "viewer", via: "" };
@@ -812,6 +813,177 @@ async function showAudit() {
   } catch (err) { showError("load the audit log", err); }
 }
 
+// ---- silences --------------------------------------------------------------
+// span says how long ms is: "3h 5m", "2d 4h", "40s".
+function span(ms) {
+  const sec = Math.max(0, ms / 1000);
+  const d = Math.floor(sec / 86400), h = Math.floor(sec % 86400 / 3600), m = Math.floor(sec % 3600 / 60);
+  return d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m` : `${Math.floor(sec)}s`;
+}
+
+// showSilences lists the silences that have not ended (all with "show expired"), the latest
+// to end first, with an Expire button for analysts.
+async function showSilences() {
+  const out = $("silences-result");
+  try {
+    const v = await api("GET", "api/v1/silences");
+    const now = Date.now();
+    const all = v.silences || [];
+    const ended = (s) => !(Date.parse(s.ends_at) > now);
+    const list = $("si-expired").checked ? all : all.filter((s) => !ended(s));
+    const hidden = all.length - list.length;
+    const can = hasRole("analyst");
+    const rows = list.map((s) => {
+      const done = ended(s), pending = Date.parse(s.starts_at) > now;
+      const st = done ? "expired" : pending ? "pending" : "active";
+      return el("tr", { class: "sil st-" + st, "data-silence": s.id },
+        el("td", { class: "key" }, s.id),
+        el("td", {}, el("div", { class: "matchers" }, (s.matchers || []).map((m) => el("code", { class: "chip" }, `${m.name}${m.op || "="}"${m.value}"`)))),
+        el("td", { class: "why" }, s.comment || ""),
+        el("td", {}, s.created_by || ""),
+        el("td", { class: "num" }, fmtTime(s.created_at)),
+        el("td", { class: "num" }, pending ? `${fmtTime(s.starts_at)} (in ${span(Date.parse(s.starts_at) - now)})` : fmtTime(s.starts_at)),
+        el("td", { class: "num" }, fmtTime(s.ends_at), el("span", { class: "dim" }, done ? ` (${span(now - Date.parse(s.ends_at))} ago)` : ` (in ${span(Date.parse(s.ends_at) - now)})`)),
+        el("td", { class: "st" }, st),
+        el("td", { "data-min-role": "analyst" }, done ? "" : el("button", { type: "button", class: "danger expire", disabled: !can,
+          onclick: (ev) => expireSilence(s.id, ev.currentTarget) }, "Expire")));
+    });
+    out.replaceChildren(list.length ? el("table", { class: "grid", id: "silences-table" },
+      el("thead", {}, el("tr", {}, ["ID", "Matchers (all must match)", "Why", "By", "Created", "Starts", "Ends", "State"].map((h) => el("th", {}, h)),
+        el("th", { "data-min-role": "analyst" }))),
+      el("tbody", {}, rows)) : el("p", { class: "empty", id: "silences-empty" }, "No active silence."),
+    hidden ? el("p", { class: "dim" }, `${hidden} expired silence${hidden === 1 ? "" : "s"} not shown.`) : null);
+    applyRole();
+  } catch (err) {
+    if (err.status === 404) out.replaceChildren(el("p", { class: "empty" }, "No correlator runs on this appliance: there are no silences."));
+    else showError("load the silences", err);
+  }
+}
+
+async function expireSilence(id, button) {
+  if (!hasRole("analyst")) return;
+  if (button) button.disabled = true;
+  try {
+    await api("DELETE", `api/v1/silences/${encodeURIComponent(id)}`);
+    showNote(`Silence ${id} expired: the alerts it muted page again`);
+  } catch (err) { showError(`expire silence ${id}`, err); }
+  await showSilences();
+}
+
+// ---- reports ---------------------------------------------------------------
+// lastMonth is the month before this one, "YYYY-MM": the latest that is over.
+function lastMonth() {
+  const d = new Date();
+  d.setDate(1);
+  d.setMonth(d.getMonth() - 1);
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}`;
+}
+
+function bytesText(n) {
+  return n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : n >= 1e3 ? (n / 1e3).toFixed(0) + " kB" : n + " B";
+}
+
+const reportGen = { running: false, timer: 0, started: 0 };
+
+// showReports lists the kept reports, newest first, each file a download; fresh marks the
+// one just made.
+async function showReports(fresh) {
+  const out = $("reports-result");
+  try {
+    const v = await api("GET", "api/v1/reports");
+    if (v.generating && !reportGen.running) setReportProgress("another report is being generated…");
+    else if (!v.generating && !reportGen.running) setReportProgress("");
+    const rows = (v.reports || []).map((r) => el("tr", { class: r.id === fresh ? "fresh" : "", "data-report": r.id },
+      el("td", { class: "key" }, r.month),
+      el("td", {}, r.site || el("span", { class: "dim" }, "all sites")),
+      el("td", {}, r.time_zone),
+      el("td", { class: "num" }, fmtTime(r.generated)),
+      el("td", {}, r.trigger === "schedule" ? "scheduled" : r.trigger),
+      el("td", {}, el("div", { class: "files" }, (r.files || []).map((f) => el("a", {
+        href: `api/v1/reports/${r.id}/${f.format}`, class: "dl", "data-format": f.format,
+        onclick: (ev) => { ev.preventDefault(); downloadClicked(r.id, f.format); },
+      }, "↓ ", f.format.toUpperCase(), el("span", { class: "dim" }, ` ${bytesText(f.bytes)}`))))),
+      el("td", {}, (r.mailed || []).length ? `mailed to ${r.mailed.join(", ")}` : r.mail_error
+        ? el("span", { class: "bad" }, `not mailed: ${r.mail_error}`) : el("span", { class: "dim" }, "not mailed"))));
+    out.replaceChildren(rows.length ? el("table", { class: "grid", id: "reports-table" },
+      el("thead", {}, el("tr", {}, ["Month", "Site", "Time zone", "Generated", "How", "Download", "Mail"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, rows)) : el("p", { class: "empty", id: "reports-empty" }, "No report kept yet."));
+  } catch (err) {
+    if (err.status === 404) out.replaceChildren(el("p", { class: "empty" }, "This appliance keeps no reports."));
+    else showError("load the reports", err);
+  }
+}
+
+// downloadReport fetches a report's file with the page's credentials (a kiosk's token cannot
+// ride on a plain link) and hands it to the browser as a download under the server's name.
+async function downloadReport(id, format) {
+  const headers = {};
+  if (auth.token) headers.Authorization = "Bearer " + auth.token;
+  let r;
+  try {
+    r = await fetch(`api/v1/reports/${id}/${format}`, { headers, credentials: "same-origin" });
+  } catch (err) {
+    throw new APIError(0, "the server cannot be reached");
+  }
+  if (r.status === 401) { toLogin(); throw new APIError(401, "not logged in"); }
+  if (!r.ok) {
+    let msg = `HTTP ${r.status}`;
+    try { msg = (await r.json()).error || msg; } catch (_) { /* not JSON */ }
+    throw new APIError(r.status, msg);
+  }
+  const blob = await r.blob();
+  const m = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+  const name = m ? m[1] : `watchfloor-report-${id}.${format}`;
+  const url = URL.createObjectURL(blob);
+  const a = el("a", { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  return { name, size: blob.size, blob };
+}
+
+async function downloadClicked(id, format) {
+  try {
+    const d = await downloadReport(id, format);
+    showNote(`Downloaded ${d.name} (${bytesText(d.size)})`);
+  } catch (err) { showError(`download report ${id} (${format})`, err); }
+}
+
+function setReportProgress(text) {
+  $("rp-progress").hidden = !text;
+  $("rp-progress-text").textContent = text;
+}
+
+// generateReport asks for the chosen month's report; the server makes it while the request
+// waits (seconds, at most two minutes), one at a time.
+async function generateReport(ev) {
+  ev.preventDefault();
+  if (!hasRole("analyst") || reportGen.running) return;
+  const month = $("rp-month").value, site = $("rp-site").value.trim();
+  if (!/^\d{4}-\d{2}$/.test(month)) { showError("generate a report", "choose a month"); return; }
+  const what = `${month}${site ? " of " + site : " of all sites"}`;
+  reportGen.running = true;
+  reportGen.started = performance.now();
+  $("rp-generate").disabled = true;
+  const tick = () => setReportProgress(`generating the report for ${what}… ${((performance.now() - reportGen.started) / 1000).toFixed(0)} s`);
+  tick();
+  reportGen.timer = setInterval(tick, 500);
+  try {
+    const r = await api("POST", "api/v1/reports", { month, site });
+    showNote(`Report ${what} made in ${((performance.now() - reportGen.started) / 1000).toFixed(1)} s`);
+    reportGen.running = false;
+    await showReports(r.id);
+  } catch (err) {
+    showError(`generate the report for ${what}`, err);
+  } finally {
+    clearInterval(reportGen.timer);
+    reportGen.running = false;
+    setReportProgress("");
+    $("rp-generate").disabled = false;
+  }
+}
+
 // ---- routing and keys --------------------------------------------------------
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
@@ -833,6 +1005,8 @@ function route() {
     case "rules": showRules(); break;
     case "oncall": showOncall(); break;
     case "audit": showAudit(); break;
+    case "silences": showSilences(); break;
+    case "reports": showReports(); break;
   }
 }
 
@@ -844,8 +1018,8 @@ function typing(ev) {
 function onKey(ev) {
   if (ev.key === "Escape") { if (typing(ev)) ev.target.blur(); return; }
   if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey || document.querySelector("dialog[open]")) return;
-  const views = ["alerts", "devices", "flows", "rules", "oncall", "audit"];
-  if (/^[1-6]$/.test(ev.key)) { location.hash = "#/" + views[Number(ev.key) - 1]; return; }
+  const views = ["alerts", "devices", "flows", "rules", "oncall", "audit", "silences", "reports"];
+  if (/^[1-8]$/.test(ev.key)) { location.hash = "#/" + views[Number(ev.key) - 1]; return; }
   if (ev.key === "?") { $("help").showModal(); return; }
   if (state.view !== "alerts") return;
   const id = state.selected;
@@ -883,6 +1057,9 @@ function setup() {
     for (const e of document.querySelectorAll("#flow-form .custom")) e.hidden = $("fl-range").value !== "custom";
   });
   $("audit-form").addEventListener("submit", (ev) => { ev.preventDefault(); showAudit(); });
+  $("si-expired").addEventListener("change", showSilences);
+  $("report-form").addEventListener("submit", generateReport);
+  $("rp-month").value = $("rp-month").max = lastMonth();
   $("logout").addEventListener("click", logout);
   document.addEventListener("keydown", onKey);
   window.addEventListener("hashchange", route);
@@ -896,8 +1073,8 @@ async function main() {
   } catch (err) { showError("who am I", err); return; }
   applyRole();
   connect();
+  route(); // first, so that the first alert selected does not replace a link to another view
   await loadAlerts();
-  route();
 }
 
 main();
