@@ -233,6 +233,10 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}
 	deps.Audit = a.store // every analyst and admin action, kept in bbolt (store/audit.go)
+	// The reports page: the kept monthly reports, and one made on demand (reports.go).
+	if deps.Reports, err = newReportsAPI(cfg, opts.ConfigPath != "", a.store, a.log); err != nil {
+		return nil, err
+	}
 	if cfg.Alerting.Enabled() {
 		deps.Notifications = a.store
 		if deps.AckKey, err = loadAckKey(opts.DataDir); err != nil {
