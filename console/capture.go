@@ -72,7 +72,8 @@ func counterRate(cur, prev uint64, dt float64) float64 {
 // CollectorStats are the counters of one collector (the SNMP poller, the trap receiver, the
 // flow collector, the packet capture, the ingest queue) as the appliance publishes them in
 // Stats.Collectors: what it took in and what it lost. The appliance fills the cumulative
-// counters; the console derives the rates from the previous Stats that had the same Name.
+// counters; the hub derives the rates over a window that spans the collector's cadence
+// (hub.go), so a poller that reports every 5 s does not read idle between its polls.
 type CollectorStats struct {
 	Name    string `json:"name"`    // snmp, traps, flows, packets, ingest
 	Unit    string `json:"unit"`    // what Records counts: varbinds, traps, records, packets
@@ -90,28 +91,3 @@ type CollectorStats struct {
 
 // maxCollectors bounds the collectors a stats message carries.
 const maxCollectors = 32
-
-// collectorRates is captureRates for collectors.
-func collectorRates(cur, prev []CollectorStats, dt float64) []CollectorStats {
-	out := slices.Clone(cur[:min(len(cur), maxCollectors)])
-	if out == nil {
-		out = []CollectorStats{}
-	}
-	for i := range out {
-		c := &out[i]
-		c.IntervalS, c.RecordsPerS, c.DropsPerS, c.ErrorsPerS = 0, 0, 0, 0
-		if !(dt > 0) {
-			continue
-		}
-		j := slices.IndexFunc(prev, func(p CollectorStats) bool { return p.Name == c.Name })
-		if j < 0 {
-			continue
-		}
-		p := &prev[j]
-		c.IntervalS = dt
-		c.RecordsPerS = counterRate(c.Records, p.Records, dt)
-		c.DropsPerS = counterRate(c.Drops, p.Drops, dt)
-		c.ErrorsPerS = counterRate(c.Errors, p.Errors, dt)
-	}
-	return out
-}

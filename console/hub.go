@@ -26,7 +26,9 @@ const (
 )
 
 // Stats are the ingest counters of the appliance that the wall shows. The appliance fills
-// Time and the counters; the console derives the per-second rates from the previous Stats.
+// Time and the counters; the console derives the per-second rates: those of the capture
+// sources from the previous Stats, those of the totals and the collectors over a window
+// that spans each one's cadence (counterSeries).
 type Stats struct {
 	Time          time.Time `json:"time"`
 	RecordsIn     uint64    `json:"records_in"`     // records accepted since start
@@ -104,7 +106,11 @@ type hub struct {
 	events     []watchfloor.Event // the last maxEvents, oldest first
 	links      []watchfloor.Link
 	stats      Stats
-	posture    postureState
+	// The recent counters of the ingest totals (key totalSeries) and of each collector, by
+	// name, that the rates of the stats are computed from; seriesGen counts the stats.
+	series    map[string]*counterSeries
+	seriesGen uint64
+	posture   postureState
 	// The latest closed and live flow rollups, and the one of them the walls show.
 	flowClosed, flowLive, flowShown *flowSummary
 	version                         uint64 // counts changes, keys the snapshot cache
@@ -208,16 +214,31 @@ func (h *hub) publishStats(s Stats) {
 	if prev.Time.IsZero() {
 		dt = 0
 	}
-	if dt > 0 {
-		if s.RecordsIn >= prev.RecordsIn {
-			s.RecordsPerS = float64(s.RecordsIn-prev.RecordsIn) / dt
-		}
-		if s.Dropped >= prev.Dropped {
-			s.DroppedPerS = float64(s.Dropped-prev.Dropped) / dt
+	s.Capture = captureRates(s.Capture, prev.Capture, dt)
+	// The ingest totals and the collectors: rates over a window that spans each one's
+	// cadence (counterSeries), not over the last 2 s, so a collector
+	// that works in bursts (an SNMP poll every 5 s, a store batch) does not flicker idle.
+	s.Collectors = slices.Clone(s.Collectors[:min(len(s.Collectors), maxCollectors)])
+	if s.Collectors == nil {
+		s.Collectors = []CollectorStats{}
+	}
+	if h.series == nil {
+		h.series = make(map[string]*counterSeries)
+	}
+	h.seriesGen++
+	total := h.seriesLocked(totalSeries)
+	r, _ := total.add(s.Time, [3]uint64{s.RecordsIn, s.Dropped, 0})
+	s.RecordsPerS, s.DroppedPerS = r[0], r[1]
+	for i := range s.Collectors {
+		c := &s.Collectors[i]
+		r, interval := h.seriesLocked(c.Name).add(s.Time, [3]uint64{c.Records, c.Drops, c.Errors})
+		c.RecordsPerS, c.DropsPerS, c.ErrorsPerS, c.IntervalS = r[0], r[1], r[2], interval
+	}
+	for name, sr := range h.series { // collectors that went away
+		if sr.gen != h.seriesGen {
+			delete(h.series, name)
 		}
 	}
-	s.Capture = captureRates(s.Capture, prev.Capture, dt)
-	s.Collectors = collectorRates(s.Collectors, prev.Collectors, dt)
 	h.stats = s
 	h.version++
 	p := h.postureLocked()
@@ -460,4 +481,125 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// Rates over a window that spans a collector's cadence. The appliance sends its counters every
+// 2 s, but a collector may work in bursts: the SNMP poller adds its varbinds once per poll
+// cycle (5 s in the lab, 30 s by default), the store takes batches. A rate over the last 2 s
+// then alternates between a burst and 0, and the wall between "ok" and "idle". So the hub
+// keeps each series' recent samples and learns its cadence — the longest gap between two
+// samples in which a counter of it went up, over the history — and:
+//
+//   - measures the rates between two such changes at least max(rateWindowMin, cadence)
+//     apart (the latest change and the latest one at least that long before it, else the
+//     oldest sample), so every burst in the window is counted whole and the rate does not
+//     saw with the phase of the ticks;
+//   - calls the series idle (rates 0) only when nothing went up for idleCadences of its
+//     cadences (idleUnknown while it has changed fewer than twice).
+const (
+	totalSeries    = "\x00total"      // the key of the ingest totals (RecordsIn, Dropped)
+	rateWindowMin  = 15 * time.Second // a rate covers at least this long when the history has it
+	rateHistory    = 5 * time.Minute  // samples kept per series, at most maxRateSamples
+	maxRateSamples = 256              // bounds a series however fast stats come
+	maxCadence     = 2 * time.Minute  // longer gaps are pauses, not a cadence
+	idleCadences   = 3                // silent this many cadences: idle
+	idleUnknown    = time.Minute      // silent this long with no cadence known yet: idle
+)
+
+// counterSample is one stats' cumulative counters of a series: records, drops, errors.
+type counterSample struct {
+	t time.Time
+	v [3]uint64
+}
+
+// counterSeries is the recent history of one series of counters.
+type counterSeries struct {
+	samples []counterSample // oldest first
+	gen     uint64          // the hub's seriesGen when last added to
+}
+
+func (h *hub) seriesLocked(name string) *counterSeries {
+	sr := h.series[name]
+	if sr == nil {
+		sr = &counterSeries{}
+		h.series[name] = sr
+	}
+	sr.gen = h.seriesGen
+	return sr
+}
+
+// add records the counters v at t and returns their rates per second and the seconds the
+// rates cover (0: no rates yet — the first sample, or a counter went back and the history
+// starts again).
+func (sr *counterSeries) add(t time.Time, v [3]uint64) (rates [3]float64, interval float64) {
+	if n := len(sr.samples); n > 0 {
+		last := sr.samples[n-1]
+		switch {
+		case last.v[0] > v[0] || last.v[1] > v[1] || last.v[2] > v[2] || t.Before(last.t):
+			sr.samples = sr.samples[:0] // the source restarted, or the clock went back
+		case t.Equal(last.t):
+			sr.samples = sr.samples[:n-1]
+		}
+	}
+	sr.samples = append(sr.samples, counterSample{t: t, v: v})
+	cut := 0
+	for cut < len(sr.samples)-1 && (t.Sub(sr.samples[cut].t) > rateHistory || len(sr.samples)-cut > maxRateSamples) {
+		cut++
+	}
+	if cut > 0 {
+		sr.samples = append(sr.samples[:0], sr.samples[cut:]...)
+	}
+	ss := sr.samples
+	if len(ss) < 2 {
+		return rates, 0
+	}
+	// The changes (samples in which a counter went up), the cadence, the latest change.
+	var cadence time.Duration
+	changes, latest, before := 0, -1, time.Time{}
+	for i := 1; i < len(ss); i++ {
+		if ss[i].v == ss[i-1].v {
+			continue
+		}
+		if changes > 0 {
+			if gap := ss[i].t.Sub(before); gap <= maxCadence {
+				cadence = max(cadence, gap)
+			}
+		}
+		changes++
+		latest, before = i, ss[i].t
+	}
+	idleAfter := idleUnknown
+	if changes >= 2 {
+		// At least the spacing of the stats: a series that changes at every one of them.
+		cadence = max(cadence, ss[len(ss)-1].t.Sub(ss[len(ss)-2].t))
+		idleAfter = idleCadences * cadence
+	}
+	if latest < 0 || t.Sub(ss[latest].t) > idleAfter {
+		// Idle: nothing went up lately. The rates are 0 over the window (or the history).
+		from := 0
+		for i := len(ss) - 2; i >= 0; i-- {
+			if t.Sub(ss[i].t) >= rateWindowMin {
+				from = i
+				break
+			}
+		}
+		return rates, t.Sub(ss[from].t).Seconds()
+	}
+	window := max(rateWindowMin, cadence)
+	end, from := ss[latest], 0
+	for i := latest - 1; i > 0; i-- {
+		if ss[i].v != ss[i-1].v && end.t.Sub(ss[i].t) >= window {
+			from = i
+			break
+		}
+	}
+	start := ss[from]
+	dt := end.t.Sub(start.t).Seconds()
+	if !(dt > 0) {
+		return rates, 0
+	}
+	for k := range rates {
+		rates[k] = float64(end.v[k]-start.v[k]) / dt
+	}
+	return rates, dt
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,6 +25,9 @@ type metrics struct {
 	alertIgnored *prometheus.CounterVec
 	alertEvicted prometheus.Counter
 	auditErrors  prometheus.Counter // audit entries the log could not record
+	// The security posture as the hub last computed it (posture.go): the score and the
+	// points each part took off it. NaN until the first evaluation.
+	postureScore, postureAlerts, postureDevices, postureBlind prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -72,6 +76,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "watchfloor_console_audit_errors_total",
 			Help: "Audit entries that could not be recorded (each is logged).",
 		}),
+		postureScore: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "watchfloor_console_posture_score",
+			Help: "Security posture score of the site, 0 (poor) to 100 (nothing wrong); good from 80, fair from 50. NaN before the first evaluation.",
+		}),
+		postureAlerts: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "watchfloor_console_posture_alert_penalty",
+			Help: "Points the open alerts take off the security posture score (0 to 100).",
+		}),
+		postureDevices: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "watchfloor_console_posture_device_penalty",
+			Help: "Points the devices down take off the security posture score (0 to 40).",
+		}),
+		postureBlind: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "watchfloor_console_posture_blind_penalty",
+			Help: "Points data loss (drops anywhere in the last stats) takes off the security posture score (0 or 10).",
+		}),
+	}
+	for _, g := range []prometheus.Gauge{m.postureScore, m.postureAlerts, m.postureDevices, m.postureBlind} {
+		g.Set(math.NaN())
 	}
 	for _, r := range []string{"old", "over_cap", "invalid"} {
 		m.alertIgnored.WithLabelValues(r)
@@ -83,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.flowIgnored.WithLabelValues(r)
 	}
 	for _, c := range []prometheus.Collector{m.wsClients, m.wsDropped, m.wsMessages, m.httpReqs, m.flowRollups, m.flowIgnored, m.auditErrors,
-		m.alertDeltas, m.alertsOpen, m.alertIgnored, m.alertEvicted} {
+		m.alertDeltas, m.alertsOpen, m.alertIgnored, m.alertEvicted, m.postureScore, m.postureAlerts, m.postureDevices, m.postureBlind} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("console: register metrics: %w", err)
 		}

@@ -17,7 +17,8 @@ import (
 //	          severity of weight[sev] × category[cat] × (½ when acknowledged))
 //	devices = 40 × down devices / monitored devices
 //	blind   = 10 when, in the last stats, records, trap datagrams, flow datagrams or packets
-//	          were dropped anywhere (ingest, a collector, a capture), else 0
+//	          were dropped anywhere (ingest, a collector, a capture), else 0; the ingest and
+//	          collector drop rates span their window (counterSeries in hub.go)
 //
 // Silenced and suppressed alerts count nothing: a human decided they do not matter, or
 // their root cause is counted already.
@@ -204,10 +205,15 @@ func statsDropping(s *Stats) bool {
 	return false
 }
 
-// postureLocked evaluates the posture on the hub's state now and records it in the trend.
+// postureLocked evaluates the posture on the hub's state now, records it in the trend and
+// sets the posture gauges.
 func (h *hub) postureLocked() Posture {
 	p := computePosture(h.postureInputLocked(), h.now())
 	h.posture.add(p)
+	h.m.postureScore.Set(p.Score)
+	h.m.postureAlerts.Set(p.AlertPenalty)
+	h.m.postureDevices.Set(p.DevicePenalty)
+	h.m.postureBlind.Set(p.BlindPenalty)
 	return p
 }
 

@@ -288,6 +288,18 @@ const dirtyParts = new Set();
 const changedDevices = new Set(); // devices whose tile alone must be drawn again
 let framePending = false, oldestTs = 0, lastRender = 0, lastFull = 0, fitSig = "", fitRoomSig = "", lastFitRows = 0, fitTimer = 0;
 const FIT_EVERY = 250;
+// The lists whose rows are fitted to their room (fitRows), and how often their room changed.
+const FIT_LISTS = ["fl-src", "fl-dst", "fl-port", "links", "events"];
+let listRoom = 0, talkersUnfit = false;
+const listSizes = new Map();
+const roomObserver = new ResizeObserver((entries) => {
+  let changed = false;
+  for (const e of entries) {
+    const size = Math.round(e.contentRect.width) + "x" + Math.round(e.contentRect.height);
+    if (listSizes.get(e.target.id) !== size) { listSizes.set(e.target.id, size); changed = true; }
+  }
+  if (changed) { listRoom++; dirty("room"); }
+});
 const wall = window.wfWall = { latencies: [], frames: 0, messages: 0, cost: {}, calls: {}, state };
 
 function notePending(ts) {
@@ -340,13 +352,16 @@ function frame() {
   // Fitting the lists measures the page: on full renders, and when the rows' room may have
   // changed (alerts and capture lines take room from them). Other frames draw the number
   // of rows found then.
-  const roomSig = [$("al-list").children.length, $("cap-list").children.length, document.body.className, !!state.flows].join();
+  // A ResizeObserver on the lists (listRoom) tells of any other change of their room (the
+  // posture, health and capture panels growing, the window); new talkers need a measure too.
+  const roomSig = [$("al-list").children.length, $("cap-list").children.length, $("he-list").children.length,
+    document.body.className, !!state.flows, listRoom].join();
   // Measuring costs a layout of the page: at most every FIT_EVERY ms in a storm of changes.
-  if (roomSig !== fitRoomSig || all) {
+  if (roomSig !== fitRoomSig || all || talkersUnfit) {
     const wait = lastFitRows + FIT_EVERY - lastRender;
     if (all || wait <= 0) {
-      fitRoomSig = roomSig; lastFitRows = lastRender;
-      draw(fitRows, $("links")); draw(fitRows, $("events"));
+      fitRoomSig = roomSig; lastFitRows = lastRender; talkersUnfit = false;
+      for (const id of FIT_LISTS) draw(fitRows, $(id));
     } else if (!fitTimer) {
       fitTimer = setTimeout(() => { fitTimer = 0; dirty("room"); }, wait);
     }
@@ -600,13 +615,41 @@ function renderMap(devices) {
     list.forEach((n, i) => rank.set(n.name, (i + 0.5) / list.length));
     rows.push(list);
   });
+  // The neighbours the site does not poll are chips, in the order of their peers, on rows of
+  // their own below the devices: staggered (the i-th on row i mod rows, each in a slot of
+  // its own across the whole width), so that the chips of one row leave gaps for the links
+  // to the next, and as many rows (up to MAX_CHIP_ROWS) as their names need; a name longer
+  // than its chip is cut with "…" (whole on hover). When a chip would be narrower than
+  // MIN_CHIP rem, they are small unnamed squares (named on hover).
+  const ext = external.size ? rows.pop() : [];
+  // A neighbour all of whose links are down is cut off: said with ✕ and a red dashed outline.
+  const extLinks = new Map();
+  for (const l of state.links) for (const n of [l.a, l.b]) if (external.has(n)) {
+    if (!extLinks.has(n)) extLinks.set(n, []);
+    extLinks.get(n).push(l);
+  }
+  const cut = (name) => (extLinks.get(name) || []).every((l) => linkState(l).st === "down");
+
+  const CHIP_FONT = 0.8, CHIP_CHAR = 0.6 * CHIP_FONT * rem, CHIP_PAD = 0.45 * rem, CHIP_GAP = 0.5 * rem, MAX_CHIP_ROWS = 3, CHIP_ROW = 0.6, MIN_CHIP = 4.5;
+  // With k rows, the i-th chip's centre is at w/2 + i·(W − w)/(n − 1), and chips k apart (one
+  // row) must be a gap apart: w ≤ (k·W − gap·(n − 1)) / (n − 1 + k).
+  const slot = ext.length ? W / ext.length : W;
+  const chipNeed = Math.min(11 * rem, Math.max(0, ...ext.map((n) => n.name.length + (cut(n.name) ? 2 : 0))) * CHIP_CHAR + 2 * CHIP_PAD);
+  const chipMax = (k) => ext.length <= 1 ? W - CHIP_GAP : (k * W - CHIP_GAP * (ext.length - 1)) / (ext.length - 1 + k);
+  let chipRows = 0;
+  if (ext.length) { chipRows = 1; while (chipRows < MAX_CHIP_ROWS && chipMax(chipRows) < chipNeed) chipRows++; }
   let wrapped = [];
   for (const list of rows) for (let i = 0; i < list.length; i += perRow) wrapped.push(list.slice(i, i + perRow));
-  const dots = H / wrapped.length < 2.4 * rem;
-  if (dots) wrapped = rows;
+  let chips = chipRows > 0 && chipMax(chipRows) >= MIN_CHIP * rem;
+  if (!chips && ext.length) chipRows = 1;
+  // Device rows are 1 unit high, chip rows CHIP_ROW; chips want 1.35 rem of height.
+  let unit = H / (wrapped.length + CHIP_ROW * chipRows);
+  if (chips && CHIP_ROW * unit < 1.7 * rem) { chips = false; chipRows = 1; unit = H / (wrapped.length + CHIP_ROW); }
+  const dots = unit < 2.4 * rem;
+  if (dots) { wrapped = rows; chips = false; chipRows = ext.length ? 1 : 0; unit = H / (wrapped.length + CHIP_ROW * chipRows); }
   const pos = new Map();
-  const rowH = H / wrapped.length;
-  const maxPer = Math.max(...wrapped.map((r) => r.length));
+  const rowH = unit, chipH = Math.min(1.35 * rem, CHIP_ROW * unit * 0.8);
+  const maxPer = Math.max(1, ...wrapped.map((r) => r.length));
   const nodeW = dots ? Math.max(0.5 * rem, Math.min(1.2 * rem, W / maxPer * 0.7)) : Math.min(11 * rem, (W - rem) / maxPer - 0.5 * rem);
   const nodeH = dots ? Math.min(nodeW, rowH * 0.5) : Math.min(3.4 * rem, rowH * 0.7);
   const small = dots || nodeH < 2.6 * rem;
@@ -614,12 +657,17 @@ function renderMap(devices) {
     const step = W / list.length;
     list.forEach((n, i) => pos.set(n.name, { x: step * (i + 0.5), y: rowH * (li + 0.5), n }));
   });
+  const chipW = chips ? Math.min(chipNeed, chipMax(chipRows)) : Math.max(0.5 * rem, Math.min(0.9 * rem, slot * 0.6));
+  const chipX = (i) => ext.length <= 1 ? W / 2 : chipW / 2 + 1 + i * (W - chipW - 2) / (ext.length - 1);
+  ext.forEach((n, i) => pos.set(n.name, { x: chipX(i), y: rowH * wrapped.length + CHIP_ROW * unit * (i % chipRows + 0.5), n }));
   const edges = state.links.filter((l) => pos.has(l.a) && pos.has(l.b)).map((l) => {
     const a = pos.get(l.a), b = pos.get(l.b), s = linkState(l);
     const w = s.st === "up" ? (0.2 + 0.5 * Math.min(100, s.util) / 100) * rem : 0.2 * rem;
     const col = s.st === "up" ? heat(s.util) : s.st === "down" ? "#ff3b5c" : "#6b7589";
     const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
-    const label = s.st === "down" ? "✕ DOWN" : s.st === "admin" ? "admin down" : s.st === "up" && s.util >= 1 ? `${s.util.toFixed(0)}%` : null;
+    // Links to neighbours carry no label: their chips would be crowded by them (a cut-off
+    // neighbour says ✕ itself; width and colour still give the load).
+    const label = external.has(l.a) || external.has(l.b) ? null : s.st === "down" ? "✕ DOWN" : s.st === "admin" ? "admin down" : s.st === "up" && s.util >= 1 ? `${s.util.toFixed(0)}%` : null;
     return svg("g", { class: `link ${s.st}`, "data-link": `${l.a} ${l.a_port} ${l.b} ${l.b_port}`, "data-state": s.st },
       svg("title", {}, `${l.a} ${l.a_port} ↔ ${l.b} ${l.b_port}: ${s.st}` + (s.st === "up" ? ` · ${s.util.toFixed(1)}% · ${bitRate(s.bps)}` : "")),
       svg("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, stroke: col, "stroke-width": w.toFixed(1) }),
@@ -629,7 +677,8 @@ function renderMap(devices) {
   });
   const nodes = [...pos.values()].map(({ x, y, n }) => {
     const d = n.d;
-    const st = !d ? "external" : d.status === "down" ? "down" : d.status === "up" ? (deviceStale(d) ? "stale" : "up") : "unknown";
+    if (!d) return chip(n.name, x, y, chipW, chips ? chipH : chipW, chips, cut(n.name), rem, slot);
+    const st = d.status === "down" ? "down" : d.status === "up" ? (deviceStale(d) ? "stale" : "up") : "unknown";
     const word = { up: "UP", down: "DOWN", unknown: "NOT POLLED", stale: "STALE", external: "not monitored" }[st];
     const ifDown = d ? (d.interfaces || []).filter((i) => portState(i) === "down").length : 0;
     const x0 = x - nodeW / 2, y0 = y - nodeH / 2;
@@ -647,6 +696,20 @@ function renderMap(devices) {
       small ? null : svg("text", { x, y: y + 1.05 * rem, class: "st", "text-anchor": "middle" }, word + (ifDown && st !== "down" ? ` · ${ifDown} port${ifDown > 1 ? "s" : ""} down` : "")));
   });
   root.replaceChildren(svg("g", { class: "map-links" }, edges), svg("g", { class: "map-nodes" }, nodes));
+}
+
+// chip draws a neighbour the site does not poll: a chip with its name (cut to fit, whole on
+// hover), or a small square without one (named when cut off).
+function chip(name, x, y, w, h, named, isCut, rem, slot) {
+  const st = isCut ? "external cut" : "external";
+  const room = Math.floor((w - 0.9 * rem) / (0.6 * 0.8 * rem));
+  const label = (isCut ? "✕ " : "") + name;
+  const text = label.length > room ? label.slice(0, Math.max(1, room - 1)) + "…" : label;
+  return svg("g", { class: `node ${st}${named ? " chip" : " dot"}`, "data-node": name, "data-state": isCut ? "cut" : "external" },
+    svg("title", {}, `${name}: not monitored (an LLDP neighbour)` + (isCut ? ", every link to it down" : "")),
+    svg("rect", { x: (x - w / 2).toFixed(1), y: (y - h / 2).toFixed(1), width: w.toFixed(1), height: h.toFixed(1), rx: named ? 0.3 * rem : 0.15 * rem }),
+    named ? svg("text", { x, y, class: "nm", "text-anchor": "middle", dy: "0.35em" }, text)
+      : isCut ? svg("text", { x, y: y - h / 2 - 0.25 * rem, class: "dl", "text-anchor": "middle" }, (name.length + 2) * 0.5 * rem < slot ? `✕ ${name}` : "✕") : null);
 }
 
 function deviceStale(d) {
@@ -782,34 +845,41 @@ function renderFlows() {
   if (t.overflow > 0) $("fl-total").append(el("span", { class: "ovf" }, ` · ${count(t.overflow)} records over table bounds`));
 }
 
-// talkerList shows rows best first, each with a bar proportional to the top one, as many as fit.
+// talkerList shows rows best first, each with a bar proportional to the top one, as many as
+// fitted when the lists were last measured (fitRows, at most every FIT_EVERY ms; the CSS keeps
+// a row that does not fit whole out of sight until then). It reads no layout.
 function talkerList(ol, rows, key, note) {
   rows = rows || [];
   if (rows.length === 0) { ol.replaceChildren(el("li", { class: "none" }, "No traffic in this interval.")); return; }
   const top = Math.max(1, rows[0].bps || 0);
-  ol.replaceChildren(...rows.map((r) => el("li", { "data-key": key(r), title: `${key(r)} via ${r.device || "?"}` + (r.devices > 1 ? ` (seen by ${r.devices} exporters)` : "") + ` · ${count(r.pps)} pkt/s` },
+  const fits = fitCount[ol.id] ?? Infinity;
+  if (fits === Infinity) talkersUnfit = true; // not measured yet, or all fitted: these may not
+  ol.replaceChildren(...rows.map((r, i) => el("li", { hidden: i >= fits, "data-key": key(r), title: `${key(r)} via ${r.device || "?"}` + (r.devices > 1 ? ` (seen by ${r.devices} exporters)` : "") + ` · ${count(r.pps)} pkt/s` },
     el("div", { class: "fill", style: `width:${Math.max(0.5, Math.min(100, 100 * (r.bps || 0) / top)).toFixed(1)}%` }),
     el("span", { class: "k" }, key(r), note(r) ? el("small", {}, " " + note(r)) : null),
     el("span", { class: "r" }, bitRate(r.bps)))));
-  fitRows(ol);
 }
 
 // fitRows hides the rows of a clipped list that do not fit whole, rather than cut one in half.
-// It reads every position first and then writes, so that the page lays out once.
-const fitCount = {}; // by list id: how many rows fitted when last measured
+// It reads every position first and then writes, so that the page lays out once. Between
+// two measures the CSS keeps a talker row that would be cut out of sight: a talker list is a
+// column that wraps, and what wraps goes to a second column outside the list's box (to its
+// left). Not links and events: a wrapping column is a slower layout, and they change often.
+const fitCount = {}; // by list id: how many rows fitted when last measured (talkers: Infinity, all)
 function fitRows(ol) {
+  if (ol.offsetParent === null) return; // not shown in this layout
   if (ol.id in fitCount) { // draw all the candidates again, to measure them
     delete fitCount[ol.id];
     if (ol.id === "events") renderEvents();
     if (ol.id === "links") renderLinks([...state.devices.values()]);
   }
   for (const li of ol.children) li.hidden = false; // measure every row afresh
-  const bottom = ol.getBoundingClientRect().bottom;
+  const box = ol.getBoundingClientRect();
   const rows = [...ol.children];
-  const below = rows.map((li) => li.getBoundingClientRect().bottom > bottom + 0.5);
+  const out = rows.map((li) => { const r = li.getBoundingClientRect(); return r.bottom > box.bottom + 0.5 || Math.abs(r.left - box.left) > 0.5 || r.right > box.right + 0.5; });
   let over = false, fits = 0;
-  rows.forEach((li, i) => { over = over || below[i]; li.hidden = over; if (!over) fits++; });
-  fitCount[ol.id] = fits;
+  rows.forEach((li, i) => { over = over || out[i]; li.hidden = over; if (!over) fits++; });
+  fitCount[ol.id] = ol.id.startsWith("fl-") && fits === rows.length ? Infinity : fits;
 }
 
 const MAX_EVENT_ROWS = 30; // more never fit, even in the events panel alone at 1080p
@@ -1049,6 +1119,7 @@ function parseDuration(s) {
 }
 
 addEventListener("resize", () => render());
+for (const id of FIT_LISTS) roomObserver.observe($(id));
 layout();
 tick();
 setInterval(tick, 250);
