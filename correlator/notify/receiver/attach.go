@@ -6,13 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"mime"
 	"mime/quotedprintable"
-	"net"
 	"net/mail"
-	"net/smtp"
 	"strings"
 	"time"
 )
@@ -102,72 +99,3 @@ func (e *Email) fileMessage(to []string, subject, text string, date time.Time, f
 	return b.Bytes()
 }
 
-// transact runs one SMTP transaction: STARTTLS and AUTH as configured, then the message.
-// It is Send's transport (email.go's send does the same for notifications).
-func (e *Email) transact(ctx context.Context, rcpts []string, msg []byte) error {
-	from, _ := mail.ParseAddress(e.cfg.From)
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", e.cfg.Smarthost)
-	if err != nil {
-		return fmt.Errorf("dial: %w", err)
-	}
-	dl, _ := ctx.Deadline()
-	conn.SetDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	host, _, _ := net.SplitHostPort(e.cfg.Smarthost)
-	c, err := smtp.NewClient(conn, host)
-	if err != nil {
-		conn.Close()
-		return smtpErr("greeting", err)
-	}
-	defer c.Close()
-	if err := c.Hello(e.cfg.Hello); err != nil {
-		return smtpErr("hello", err)
-	}
-	tlsOn := false
-	if e.cfg.StartTLS != StartTLSNone {
-		if ok, _ := c.Extension("STARTTLS"); ok {
-			if err := c.StartTLS(e.tls); err != nil {
-				return smtpErr("starttls", err)
-			}
-			tlsOn = true
-		} else if e.cfg.StartTLS == StartTLSRequired {
-			return errors.New("starttls: required but the server does not offer it")
-		}
-	}
-	if e.cfg.Username != "" {
-		ok, mechs := c.Extension("AUTH")
-		if !ok {
-			return errors.New("auth: a username is set but the server offers no AUTH")
-		}
-		auth, err := e.auth(host, mechs, tlsOn)
-		if err != nil {
-			return err
-		}
-		if err := c.Auth(auth); err != nil {
-			return smtpErr("auth", err)
-		}
-	}
-	if err := c.Mail(from.Address); err != nil {
-		return smtpErr("mail from", err)
-	}
-	for _, r := range rcpts {
-		if err := c.Rcpt(r); err != nil {
-			return smtpErr("rcpt to", err)
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return smtpErr("data", err)
-	}
-	if _, err := w.Write(msg); err != nil {
-		return smtpErr("data", err)
-	}
-	if err := w.Close(); err != nil {
-		return smtpErr("data", err)
-	}
-	return c.Quit()
-}

@@ -163,11 +163,17 @@ func (e *Email) send(ctx context.Context, n notify.Notification) error {
 	if err != nil {
 		return err
 	}
-	from, _ := mail.ParseAddress(e.cfg.From)
 	msg, err := e.Message(n, rcpts)
 	if err != nil {
 		return permanent(err)
 	}
+	return e.transact(ctx, rcpts, msg)
+}
+
+// transact runs one SMTP transaction: STARTTLS and AUTH as configured, then the message.
+// Notifications (send) and reports with a file (SendFile) both go through it.
+func (e *Email) transact(ctx context.Context, rcpts []string, msg []byte) error {
+	from, _ := mail.ParseAddress(e.cfg.From)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	var d net.Dialer
