@@ -1,9 +1,9 @@
 package store
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/watchfloor/watchfloor/internal/promreg"
 )
 
 // metrics are the store's self-metrics, registered on the injected Registerer.
@@ -75,27 +75,9 @@ func (m *metrics) collectors() []prometheus.Collector {
 
 // register registers every metric on reg (nil: none), undoing it all when one fails.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	if reg == nil {
-		return nil
-	}
-	var done []prometheus.Collector
-	for _, c := range m.collectors() {
-		if err := reg.Register(c); err != nil {
-			for _, d := range done {
-				reg.Unregister(d)
-			}
-			return fmt.Errorf("register metrics: %w", err)
-		}
-		done = append(done, c)
-	}
-	return nil
+	return promreg.Register(reg, m.collectors()...)
 }
 
 func (m *metrics) unregister(reg prometheus.Registerer) {
-	if reg == nil {
-		return
-	}
-	for _, c := range m.collectors() {
-		reg.Unregister(c)
-	}
+	promreg.Unregister(reg, m.collectors()...)
 }

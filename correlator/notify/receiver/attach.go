@@ -98,4 +98,3 @@ func (e *Email) fileMessage(to []string, subject, text string, date time.Time, f
 	fmt.Fprintf(&b, "--%s--\r\n", boundary)
 	return b.Bytes()
 }
-
