@@ -213,15 +213,16 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		if a.Config().Console.TLS.Enabled() {
 			scheme = "https://"
 		}
-		url := scheme + addr.String() + "/wall"
+		base := scheme + addr.String()
 		fmt.Fprintf(stdout, "\nWatchfloor is running (site %s, %d devices%s).\n", a.Config().Site, len(a.Config().Devices), labNote(opts.Lab))
 		switch {
 		case generated:
-			fmt.Fprintf(stdout, "  wall:  %s?token=%s\n  token: %s  (shown once; kept in %s)\n\n", url, tok.Reveal(), tok.Reveal(), *dataDir+"/"+appliance.TokenFile)
+			fmt.Fprintf(stdout, "  wall:     %s/wall?token=%s\n  console:  %s/console?token=%s\n  token:    %s  (shown once; kept in %s)\n\n",
+				base, tok.Reveal(), base, tok.Reveal(), tok.Reveal(), *dataDir+"/"+appliance.TokenFile)
 		case opts.Token != "":
-			fmt.Fprintf(stdout, "  wall:  %s?token=$WATCHFLOOR_TOKEN\n\n", url)
+			fmt.Fprintf(stdout, "  wall:     %s/wall?token=$WATCHFLOOR_TOKEN\n  console:  %s/console?token=$WATCHFLOOR_TOKEN\n\n", base, base)
 		default:
-			fmt.Fprintf(stdout, "  wall:  %s  (token in %s)\n\n", url, *dataDir+"/"+appliance.TokenFile)
+			fmt.Fprintf(stdout, "  wall:     %s/wall     (token in %s)\n  console:  %s/console  (log in, or ?token=)\n\n", base, *dataDir+"/"+appliance.TokenFile, base)
 		}
 		if err := sd.Ready(fmt.Sprintf("site %s, %d devices, console on %s", a.Config().Site, len(a.Config().Devices), addr)); err != nil {
 			log.Warn("cannot report to systemd", "err", err)

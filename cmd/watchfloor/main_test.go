@@ -209,7 +209,7 @@ type eventsAnswer struct {
 	Events []watchfloor.Event `json:"events"`
 }
 
-var tokenLine = regexp.MustCompile(`(?m)^\s*token: ([0-9a-f]+)`)
+var tokenLine = regexp.MustCompile(`(?m)^\s*token:\s+([0-9a-f]+)`)
 
 // TestNewcomer is the first acceptance item of the foundation: a fresh start with no config
 // shows the lab's devices with live rates within 15 s, and the lab's incidents become events.
