@@ -297,11 +297,16 @@ func TestWallBurstInChromium(t *testing.T) {
 	if r.Frames >= r.Messages/2 {
 		t.Errorf("%d frames for %d messages: rendering is not coalesced", r.Frames, r.Messages)
 	}
-	if p := pct(r.Gaps, .99); p > timerMax {
-		t.Errorf("the page's timer was late by %.0f ms (p99)", p)
-	}
-	if p := pct(r.Latencies, .99); len(r.Latencies) < 20 || p > latencyMax {
-		t.Errorf("latency p99 %.0f ms over %d frames", p, len(r.Latencies))
+	switch {
+	case raceDetector:
+		t.Log("under the race detector: the timing goals are checked in the plain run")
+	default:
+		if p := pct(r.Gaps, .99); p > timerMax {
+			t.Errorf("the page's timer was late by %.0f ms (p99)", p)
+		}
+		if p := pct(r.Latencies, .99); len(r.Latencies) < 20 || p > latencyMax {
+			t.Errorf("latency p99 %.0f ms over %d frames", p, len(r.Latencies))
+		}
 	}
 	if n := c.hub.clientCount(); n != 1 {
 		t.Errorf("%d clients after the burst (dropped as too slow?)", n)
