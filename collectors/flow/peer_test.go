@@ -402,7 +402,13 @@ sfprobe_sampling_rate[s]: 1
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, bin, "-f", filepath.Join(dir, "pmacctd.conf")).CombinedOutput(); err != nil {
-		t.Fatalf("pmacctd: %v\n%s", err, out)
+		// At the end of the savefile pmacctd sometimes exits 1 when a plugin finished before
+		// the core noticed ("connection lost to 'n-nfprobe'" … "no more plugins active");
+		// what it exported is what counts, and the totals below check that.
+		if ctx.Err() != nil || !bytes.Contains(out, []byte("no more plugins active")) {
+			t.Fatalf("pmacctd: %v\n%s", err, out)
+		}
+		t.Logf("pmacctd: %v at the end of the capture (its plugins had finished)", err)
 	}
 	t.Run("ipfix", func(t *testing.T) { diffTotals(t, waitTotals(t, nfRec, want), want) })
 	t.Run("sflow", func(t *testing.T) {
