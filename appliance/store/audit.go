@@ -132,31 +132,6 @@ func (s *Store) RecordAudit(e console.AuditEntry) error {
 	return nil
 }
 
-// firstAuditAtOrAfter is the lowest Seq whose entry's time is t or later, by a binary
-// search that takes the log to be in time order; the Seq after the last when none is.
-func firstAuditAtOrAfter(c *bolt.Cursor, t time.Time) (uint64, error) {
-	first, _ := c.First()
-	last, _ := c.Last()
-	if first == nil {
-		return 0, nil
-	}
-	lo, hi := bigEndian(first), bigEndian(last)+1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		k, v := c.Seek(u64(mid)) // never nil: mid ≤ last
-		e, err := decodeAudit(k, v)
-		if err != nil {
-			return 0, err
-		}
-		if !e.Time.Before(t) {
-			hi = mid
-		} else {
-			lo = e.Seq + 1
-		}
-	}
-	return lo, nil
-}
-
 // AuditLog returns the entries q selects, newest (highest Seq) first: Time in [Since,
 // Until), and Who and Action when given (exact). Limit 0 is 100; at most 1000 are returned.
 // It decodes at most 200000 entries to find them, and stops at the first entry older than
@@ -169,40 +144,14 @@ func (s *Store) AuditLog(q console.AuditQuery) ([]console.AuditEntry, error) {
 	case limit > MaxAuditLimit:
 		limit = MaxAuditLimit
 	}
-	out := []console.AuditEntry{}
-	if !q.Until.IsZero() && !q.Since.IsZero() && !q.Since.Before(q.Until) {
-		return out, nil
-	}
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bAudit).Cursor()
-		k, v := c.Last()
-		if !q.Until.IsZero() {
-			seq, err := firstAuditAtOrAfter(c, q.Until.Add(logSlack))
-			if err != nil {
-				return err
-			}
-			if k, v = c.Seek(u64(seq)); k == nil {
-				k, v = c.Last()
-			}
-		}
-		stop := q.Since.Add(-logSlack)
-		for scanned := 0; k != nil && len(out) < limit && scanned < maxNotifyScan; k, v = c.Prev() {
-			scanned++
-			e, err := decodeAudit(k, v)
-			if err != nil {
-				return err
-			}
-			if !q.Since.IsZero() && e.Time.Before(stop) {
-				break
-			}
-			if (!q.Since.IsZero() && e.Time.Before(q.Since)) || (!q.Until.IsZero() && !e.Time.Before(q.Until)) {
-				continue
-			}
-			if (q.Who == "" || e.Who == q.Who) && (q.Action == "" || e.Action == q.Action) {
-				out = append(out, e)
-			}
-		}
-		return nil
+	var out []console.AuditEntry
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		out, err = scanLog(tx.Bucket(bAudit).Cursor(), q.Since, q.Until, limit, decodeAudit,
+			func(e *console.AuditEntry) time.Time { return e.Time },
+			func(e *console.AuditEntry) bool {
+				return (q.Who == "" || e.Who == q.Who) && (q.Action == "" || e.Action == q.Action)
+			})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: audit log: %w", err)

@@ -397,37 +397,14 @@ func decodeLogEntry(k, v []byte) (dispatch.LogEntry, error) {
 	return e, nil
 }
 
+func logEntryTime(e *dispatch.LogEntry) time.Time { return e.Time }
+
 // matches reports whether e passes the filters of q other than time.
 func logMatches(q *dispatch.LogQuery, e *dispatch.LogEntry) bool {
 	return (q.Receiver == "" || e.Receiver == q.Receiver) &&
 		(q.Incident == "" || e.Incident == q.Incident) &&
 		(q.Result == "" || e.Result == q.Result) &&
 		(q.Alert == 0 || slices.Contains(e.Alerts, q.Alert))
-}
-
-// firstLogAtOrAfter is the lowest Seq whose entry's time is t or later, by a binary search
-// that takes the log to be in time order; the Seq after the last when none is.
-func firstLogAtOrAfter(c *bolt.Cursor, t time.Time) (uint64, error) {
-	first, _ := c.First()
-	last, _ := c.Last()
-	if first == nil {
-		return 0, nil
-	}
-	lo, hi := bigEndian(first), bigEndian(last)+1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		k, v := c.Seek(u64(mid)) // never nil: mid ≤ last
-		e, err := decodeLogEntry(k, v)
-		if err != nil {
-			return 0, err
-		}
-		if !e.Time.Before(t) {
-			hi = mid
-		} else {
-			lo = e.Seq + 1
-		}
-	}
-	return lo, nil
 }
 
 // Notifications returns the log entries q selects, newest (highest Seq) first: Time in
@@ -442,41 +419,11 @@ func (s *Store) Notifications(q dispatch.LogQuery) ([]dispatch.LogEntry, error) 
 	case limit > MaxNotifyLimit:
 		limit = MaxNotifyLimit
 	}
-	out := []dispatch.LogEntry{}
-	if !q.Until.IsZero() && !q.Since.IsZero() && !q.Since.Before(q.Until) {
-		return out, nil
-	}
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bNotifyLog).Cursor()
-		k, v := c.Last()
-		if !q.Until.IsZero() {
-			// Entries from this one on are later than Until, give or take the slack.
-			seq, err := firstLogAtOrAfter(c, q.Until.Add(logSlack))
-			if err != nil {
-				return err
-			}
-			if k, v = c.Seek(u64(seq)); k == nil {
-				k, v = c.Last()
-			}
-		}
-		stop := q.Since.Add(-logSlack)
-		for scanned := 0; k != nil && len(out) < limit && scanned < maxNotifyScan; k, v = c.Prev() {
-			scanned++
-			e, err := decodeLogEntry(k, v)
-			if err != nil {
-				return err
-			}
-			if !q.Since.IsZero() && e.Time.Before(stop) {
-				break
-			}
-			if (!q.Since.IsZero() && e.Time.Before(q.Since)) || (!q.Until.IsZero() && !e.Time.Before(q.Until)) {
-				continue
-			}
-			if logMatches(&q, &e) {
-				out = append(out, e)
-			}
-		}
-		return nil
+	var out []dispatch.LogEntry
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		out, err = scanLog(tx.Bucket(bNotifyLog).Cursor(), q.Since, q.Until, limit, decodeLogEntry,
+			logEntryTime, func(e *dispatch.LogEntry) bool { return logMatches(&q, e) })
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: notifications: %w", err)

@@ -99,26 +99,14 @@ func (s *Store) Events(q watchfloor.EventQuery) ([]watchfloor.Event, error) {
 // firstIDSince finds, by binary search over IDs, the first event whose time is at or after
 // t, assuming times do not decrease with IDs. It returns one past the last ID when none is.
 func firstIDSince(c *bolt.Cursor, t time.Time) (uint64, error) {
-	first, _ := c.First()
-	last, _ := c.Last()
-	if first == nil {
-		return 0, nil
-	}
-	lo, hi := bigEndian(first), bigEndian(last)+1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		k, v := c.Seek(u64(mid)) // never nil: mid ≤ last
+	head := func(k, v []byte) (time.Time, error) { // only the time: no full decode
 		et, _, err := eventHead(v)
 		if err != nil {
-			return 0, fmt.Errorf("event %d: %w: %w", bigEndian(k), ErrCorrupt, err)
+			return et, fmt.Errorf("event %d: %w: %w", bigEndian(k), ErrCorrupt, err)
 		}
-		if !et.Before(t) {
-			hi = mid
-		} else {
-			lo = bigEndian(k) + 1
-		}
+		return et, nil
 	}
-	return lo, nil
+	return logFirstAtOrAfter(c, t, head, func(t *time.Time) time.Time { return *t })
 }
 
 // Recent returns the last n events (n ≤ 0: DefaultEventLimit, at most MaxEventLimit),

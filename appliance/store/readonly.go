@@ -151,7 +151,7 @@ func (s *Store) ScanIncidents(since, until time.Time, fn func(in *dispatch.Incid
 func (s *Store) ScanNotifications(since, until time.Time, fn func(e *dispatch.LogEntry) error) error {
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bNotifyLog).Cursor()
-		seq, err := firstLogAtOrAfter(c, since.Add(-logSlack))
+		seq, err := logFirstAtOrAfter(c, since.Add(-logSlack), decodeLogEntry, logEntryTime)
 		if err != nil {
 			return err
 		}
