@@ -249,11 +249,13 @@ func (a *Auth) refuse(reason, who, detail string, args ...any) {
 	a.rlog.Warn(i, "appliance refused", append([]any{"reason", reason, "who", who, "detail", detail}, args...)...)
 }
 
-// sitePermissions lets a site publish its own records and receive its PubAcks, nothing else.
+// sitePermissions lets a site publish its own records (and its requests to central's
+// distribution), receive its replies and PubAcks, and hear of new distributed versions;
+// nothing else.
 func sitePermissions(site string) *server.Permissions {
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: []string{uplink.SiteSubjects(site)}},
-		Subscribe: &server.SubjectPermission{Allow: []string{uplink.InboxPrefix(site) + ".>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{uplink.InboxPrefix(site) + ".>", uplink.DistNotifySubject(site)}},
 	}
 }
 

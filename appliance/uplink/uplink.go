@@ -193,6 +193,10 @@ func (u *Uplink) Status() Status {
 	return s
 }
 
+// Conn is the connection to central while Run runs (nil before; it may be disconnected):
+// for what else rides the same link (distrib).
+func (u *Uplink) Conn() *nats.Conn { return u.nconn.Load() }
+
 // Close unregisters the metrics; the outbox stays with the store. Call it after Run
 // returned, when the uplink is not used again.
 func (u *Uplink) Close() { u.m.unregister(u.reg) }
