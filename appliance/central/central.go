@@ -6,7 +6,11 @@
 // counting the gaps, per site and kind.
 //
 //	appliance ──wf.<site>.<kind>──▶ stream WF_<KIND> (subjects wf.*.<kind>, dedup window)
-//	                                  └─ durable consumer "central" ─▶ tracker ─▶ Sink.Ingest ─▶ ack
+//	                                  └─ durable consumer "central" ─▶ batch ─▶ tracker ─▶ Sink.Ingest(records, marks) ─▶ ack
+//
+// The sink stores each batch's records with the sequence state after them (Mark) in one
+// transaction; Restore gives that state back after a restart, so duplicates and gaps stay
+// exact across restarts of central.
 package central
 
 import (
@@ -27,6 +31,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/watchfloor/watchfloor/internal/promreg"
 
+	"github.com/watchfloor/watchfloor/appliance/store"
 	"github.com/watchfloor/watchfloor/appliance/uplink"
 	"github.com/watchfloor/watchfloor/internal/ratelog"
 )
@@ -43,11 +48,20 @@ type Delivery struct {
 	Payload  []byte      // valid during the call only
 }
 
-// Sink takes the records central receives. Ingest is called from one goroutine per kind;
-// a record is acknowledged to JetStream once Ingest returns nil, and delivered again later
-// when it returns an error. It must not keep Payload.
+// Mark is central's sequence state of one site and kind, as the store keeps it.
+type Mark = store.UplinkMark
+
+// Sink takes the records central receives.
 type Sink interface {
-	Ingest(d Delivery) error
+	// Ingest takes records of one kind — from several sites, each site's in sequence order — and the
+	// sequence state of every site in the batch after them. It must make both durable together
+	// (store.Batch.Marks) before returning nil; then the records are acknowledged. An error: none of
+	// them is acknowledged, the tracker is unchanged, and all are delivered again later.
+	// Payloads are valid during the call only. ds may be empty when a batch held only
+	// duplicates: the marks then carry their count.
+	//
+	// Ingest is called from one goroutine per kind, so concurrently for different kinds.
+	Ingest(ds []Delivery, marks []Mark) error
 }
 
 // SiteStats is what central knows of one site and kind.
@@ -73,16 +87,19 @@ type Central struct {
 	m       *metrics
 
 	mu       sync.Mutex
-	trackers map[uplink.Kind]map[string]*siteState
+	trackers map[uplink.Kind]map[string]*tracker // committed state: what the sink took
 	server   *Server
+	nc       *nats.Conn // while Run runs
 	ready    chan struct{}
 }
 
-type siteState struct {
-	t        *tracker
-	lastSeq  uint64
-	lastSeen time.Time
-}
+// gatherWait is how long a consumer waits, after the first record of a batch, for more to
+// fill it: records already delivered are taken at once, and a trickle is not held longer.
+const gatherWait = 25 * time.Millisecond
+
+// maxSeq bounds the sequence numbers central takes: an outbox never comes near it, and
+// below it a sequence plus the reorder window cannot overflow.
+const maxSeq = 1 << 62
 
 // rate-limited log reasons
 const (
@@ -104,11 +121,11 @@ func New(cfg Config, dataDir string, log *slog.Logger, reg prometheus.Registerer
 	log = log.With("component", "central")
 	c := &Central{
 		cfg: cfg, dataDir: dataDir, log: log, rlog: ratelog.New(log, logReasons), reg: reg,
-		trackers: map[uplink.Kind]map[string]*siteState{},
+		trackers: map[uplink.Kind]map[string]*tracker{},
 		ready:    make(chan struct{}),
 	}
 	for _, k := range uplink.Kinds {
-		c.trackers[k] = map[string]*siteState{}
+		c.trackers[k] = map[string]*tracker{}
 	}
 	c.m = newMetrics()
 	if err := c.m.register(reg); err != nil {
@@ -122,6 +139,42 @@ func StreamName(k uplink.Kind) string { return "WF_" + strings.ToUpper(string(k)
 
 // Ready is closed once the streams and consumers exist, and appliances can publish.
 func (c *Central) Ready() <-chan struct{} { return c.ready }
+
+// Conn is central's own client connection while Run runs (nil before and after), for
+// other parts of central (the distribution) to serve requests on. It must not be closed.
+func (c *Central) Conn() *nats.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nc
+}
+
+// Restore seeds the sequence state from the marks the sink stored (store.UplinkMarks),
+// before Run: a record taken before central restarted and delivered again after it is then
+// dropped as a duplicate, a sequence that never came is still a gap, and Sites keeps its
+// totals. Marks of unknown kinds are ignored.
+func (c *Central) Restore(marks []Mark) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range marks {
+		m := &marks[i]
+		byKind := c.trackers[uplink.Kind(m.Kind)]
+		if byKind == nil || uplink.CheckSite(m.Site) != "" {
+			c.log.Warn("ignoring a stored sequence mark", "site", m.Site, "kind", m.Kind)
+			continue
+		}
+		byKind[m.Site] = restoreTracker(m, uint64(c.cfg.ReorderWindow))
+	}
+}
+
+// Refusals are the last connections the embedded server refused (newest last) and the
+// totals by reason; empty with an external cluster, whose own configuration refuses.
+func (c *Central) Refusals() (recent []Refusal, totals map[string]uint64) {
+	s := c.Server()
+	if s == nil {
+		return nil, map[string]uint64{}
+	}
+	return s.Auth().Recent(), s.Auth().Totals()
+}
 
 // Server is the embedded server once Run started it (nil with URLs, or before).
 func (c *Central) Server() *Server {
@@ -182,7 +235,13 @@ func (c *Central) Run(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.nc = nc
+	c.mu.Unlock()
 	defer func() {
+		c.mu.Lock()
+		c.nc = nil
+		c.mu.Unlock()
 		nc.Close()
 		if s := c.Server(); s != nil {
 			s.Shutdown()
@@ -260,8 +319,10 @@ func (c *Central) ensure(ctx context.Context, js jetstream.JetStream, k uplink.K
 	}
 }
 
-// consume hands a kind's records to sink until ctx is done.
+// consume hands a kind's records to sink until ctx is done, in batches: the first record
+// that comes, and what else comes within gatherWait, up to cfg.Batch.
 func (c *Central) consume(ctx context.Context, k uplink.Kind, cons jetstream.Consumer, sink Sink) {
+	batch := make([]jetstream.Msg, 0, c.cfg.Batch)
 	for ctx.Err() == nil {
 		it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.Batch))
 		if err != nil {
@@ -273,7 +334,7 @@ func (c *Central) consume(ctx context.Context, k uplink.Kind, cons jetstream.Con
 			continue
 		}
 		stop := context.AfterFunc(ctx, it.Stop)
-		for {
+		for closed := false; !closed; {
 			msg, err := it.Next()
 			if err != nil {
 				if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -282,68 +343,132 @@ func (c *Central) consume(ctx context.Context, k uplink.Kind, cons jetstream.Con
 				}
 				break
 			}
-			c.handle(k, msg, sink)
+			batch = append(batch[:0], msg)
+			deadline := time.Now().Add(gatherWait)
+			for len(batch) < c.cfg.Batch {
+				wait := time.Until(deadline)
+				if wait <= 0 {
+					break
+				}
+				msg, err := it.Next(jetstream.NextMaxWait(wait))
+				if err != nil {
+					closed = errors.Is(err, jetstream.ErrMsgIteratorClosed)
+					break
+				}
+				batch = append(batch, msg)
+			}
+			c.handle(k, batch, sink)
+			clear(batch)
 		}
 		stop()
 		it.Stop()
 	}
 }
 
-// handle checks one message and hands it to sink. Anything that does not parse is
-// terminated (never delivered again) and counted: the subject's permissions vouch for the
-// site, but the bytes are the appliance's.
-func (c *Central) handle(k uplink.Kind, msg jetstream.Msg, sink Sink) {
-	site, kind, ok := uplink.ParseSubject(msg.Subject())
-	if !ok || kind != k {
-		c.invalid(msg, "", "subject "+msg.Subject())
-		return
-	}
-	d, why := parseDelivery(site, kind, msg.Headers(), msg.Data())
-	if why != "" {
-		c.invalid(msg, site, why)
-		return
-	}
-	c.mu.Lock()
-	st := c.trackers[k][site]
-	if st == nil || st.t.epoch != d.Epoch {
-		if st != nil {
-			c.log.Warn("site started a new numbering (a new or restored store)", "site", site, "kind", k,
-				"old_epoch", uplink.FormatEpoch(st.t.epoch), "epoch", uplink.FormatEpoch(d.Epoch))
+// siteBatch is one site's part of a batch: its tracker as it will be once the sink has
+// taken the batch.
+type siteBatch struct {
+	t                    *tracker
+	baseGaps             uint64 // the committed tracker's gaps, when of the same epoch
+	ingested, duplicates int
+	lastSeqSeen          uint64
+}
+
+// handle checks a batch of one kind's messages, hands the new records to sink with the
+// sequence state after them, and acknowledges them (and the duplicates) once the sink has
+// taken them; when it fails, every one is delivered again later and the state is as
+// before. Anything that does not parse is terminated (never delivered again) and counted:
+// the subject's permissions vouch for the site, but the bytes are the appliance's.
+func (c *Central) handle(k uplink.Kind, msgs []jetstream.Msg, sink Sink) {
+	ds := make([]Delivery, 0, len(msgs))
+	done := make([]jetstream.Msg, 0, len(msgs)) // records and duplicates, acknowledged together
+	work := map[string]*siteBatch{}
+	var order []string // sites in order of first appearance
+	for _, msg := range msgs {
+		site, kind, ok := uplink.ParseSubject(msg.Subject())
+		if !ok || kind != k {
+			c.invalid(msg, "", "subject "+msg.Subject())
+			continue
 		}
-		st = &siteState{t: newTracker(d.Epoch, d.Seq, uint64(c.cfg.ReorderWindow))}
-		c.trackers[k][site] = st
+		d, why := parseDelivery(site, kind, msg.Headers(), msg.Data())
+		if why != "" {
+			c.invalid(msg, site, why)
+			continue
+		}
+		sb := work[site]
+		if sb == nil {
+			sb = &siteBatch{}
+			c.mu.Lock()
+			if t := c.trackers[k][site]; t != nil {
+				sb.t, sb.baseGaps = t.clone(), t.gaps
+			}
+			c.mu.Unlock()
+			work[site] = sb
+			order = append(order, site)
+		}
+		if sb.t == nil || sb.t.epoch != d.Epoch {
+			if sb.t != nil {
+				c.log.Warn("site started a new numbering (a new or restored store)", "site", site, "kind", k,
+					"old_epoch", uplink.FormatEpoch(sb.t.epoch), "epoch", uplink.FormatEpoch(d.Epoch))
+			}
+			sb.t, sb.baseGaps = newTracker(d.Epoch, d.Seq, uint64(c.cfg.ReorderWindow)), 0
+		}
+		done = append(done, msg)
+		if sb.t.seen(d.Seq) {
+			sb.t.duplicates++
+			sb.duplicates++
+			continue
+		}
+		sb.t.take(d.Seq)
+		sb.t.lastSeen = time.Now()
+		sb.ingested++
+		sb.lastSeqSeen = d.Seq
+		ds = append(ds, d)
 	}
-	dup := st.t.seen(d.Seq)
-	c.mu.Unlock()
-	if dup {
-		c.m.records.WithLabelValues(site, string(k), "duplicate").Inc()
-		c.mu.Lock()
-		st.t.duplicates++
-		c.mu.Unlock()
-		_ = msg.Ack()
+	if len(done) == 0 {
 		return
 	}
-	if err := sink.Ingest(d); err != nil {
-		c.m.records.WithLabelValues(site, string(k), "sink_error").Inc()
-		c.rlog.Warn(logSink, "sink refused a record; delivering it again later", "site", site, "kind", k, "seq", d.Seq, "err", err)
-		_ = msg.NakWithDelay(time.Second)
+	marks := make([]Mark, 0, len(order))
+	for _, site := range order {
+		marks = append(marks, work[site].t.mark(site, string(k)))
+	}
+	if err := sink.Ingest(ds, marks); err != nil {
+		for _, site := range order {
+			if n := work[site].ingested; n > 0 {
+				c.m.records.WithLabelValues(site, string(k), "sink_error").Add(float64(n))
+			}
+		}
+		c.rlog.Warn(logSink, "sink refused a batch; delivering it again later", "kind", k,
+			"records", len(ds), "duplicates", len(done)-len(ds), "err", err)
+		for _, msg := range done {
+			_ = msg.NakWithDelay(time.Second)
+		}
 		return
 	}
 	c.mu.Lock()
-	before := st.t.gaps
-	st.t.mark(d.Seq)
-	gaps := st.t.gaps - before
-	st.lastSeq = max(st.lastSeq, d.Seq)
-	st.lastSeen = time.Now()
-	c.mu.Unlock()
-	if gaps > 0 {
-		c.m.gaps.WithLabelValues(site, string(k)).Add(float64(gaps))
-		c.log.Warn("records missing from a site", "site", site, "kind", k, "missing", gaps, "up_to_seq", d.Seq)
+	for _, site := range order {
+		c.trackers[k][site] = work[site].t
 	}
-	c.m.records.WithLabelValues(site, string(k), "ingested").Inc()
-	if err := msg.Ack(); err != nil {
-		// Delivered again after AckWait, then dropped here as a duplicate.
-		c.rlog.Warn(logConsume, "ack failed", "site", site, "kind", k, "err", err)
+	c.mu.Unlock()
+	for _, site := range order {
+		sb := work[site]
+		if sb.ingested > 0 {
+			c.m.records.WithLabelValues(site, string(k), "ingested").Add(float64(sb.ingested))
+		}
+		if sb.duplicates > 0 {
+			c.m.records.WithLabelValues(site, string(k), "duplicate").Add(float64(sb.duplicates))
+		}
+		if gaps := sb.t.gaps - sb.baseGaps; sb.t.gaps > sb.baseGaps {
+			c.m.gaps.WithLabelValues(site, string(k)).Add(float64(gaps))
+			c.log.Warn("records missing from a site", "site", site, "kind", k, "missing", gaps,
+				"up_to_seq", sb.lastSeqSeen)
+		}
+	}
+	for _, msg := range done {
+		if err := msg.Ack(); err != nil {
+			// Delivered again after AckWait, then dropped here as a duplicate.
+			c.rlog.Warn(logConsume, "ack failed", "kind", k, "err", err)
+		}
 	}
 }
 
@@ -360,7 +485,7 @@ func parseDelivery(site string, kind uplink.Kind, h nats.Header, data []byte) (d
 	if d.Epoch, err = uplink.ParseEpoch(h.Get(uplink.HeaderEpoch)); err != nil || d.Epoch == 0 {
 		return d, "bad " + uplink.HeaderEpoch
 	}
-	if d.Seq, err = strconv.ParseUint(h.Get(uplink.HeaderSeq), 10, 64); err != nil || d.Seq == 0 {
+	if d.Seq, err = strconv.ParseUint(h.Get(uplink.HeaderSeq), 10, 64); err != nil || d.Seq == 0 || d.Seq >= maxSeq {
 		return d, "bad " + uplink.HeaderSeq
 	}
 	if d.SiteSeq, err = strconv.ParseUint(h.Get(uplink.HeaderSiteSeq), 10, 64); err != nil || d.SiteSeq == 0 {
@@ -384,10 +509,10 @@ func (c *Central) Sites() []SiteStats {
 	defer c.mu.Unlock()
 	var out []SiteStats
 	for k, m := range c.trackers {
-		for site, st := range m {
-			out = append(out, SiteStats{Site: site, Kind: k, Epoch: st.t.epoch, Received: st.t.received,
-				Duplicates: st.t.duplicates, Gaps: st.t.gaps, Missing: st.t.missing(),
-				LastSeq: st.lastSeq, LastSeen: st.lastSeen})
+		for site, t := range m {
+			out = append(out, SiteStats{Site: site, Kind: k, Epoch: t.epoch, Received: t.received,
+				Duplicates: t.duplicates, Gaps: t.gaps, Missing: t.missing(),
+				LastSeq: t.lastSeq, LastSeen: t.lastSeen})
 		}
 	}
 	slices.SortFunc(out, func(a, b SiteStats) int {

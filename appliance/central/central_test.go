@@ -41,7 +41,7 @@ func TestOutageHourAndRestart(t *testing.T) {
 	port := freePort(t)
 	dataDir := t.TempDir()
 	cfg := embeddedConfig(t, p, port, central.Site{Name: "north"})
-	sink := newSink()
+	sink := newSink(t)
 	c, err := central.New(cfg, dataDir, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +76,11 @@ func TestOutageHourAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	marks, err := sink.st.UplinkMarks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Restore(marks)
 	startCentral(t, c2, sink)
 	waitFor(t, 30*time.Second, "the outbox to drain", func() bool { return sink.count("north") == 3700 })
 	waitFor(t, 5*time.Second, "the outbox to be empty", func() bool { return a.up.Status().OutboxLen == 0 })
@@ -120,7 +125,7 @@ func TestRefused(t *testing.T) {
 	port := freePort(t)
 	cfg := embeddedConfig(t, p, port, central.Site{Name: "north"}, central.Site{Name: "south", User: "south", PasswordHash: string(hash)})
 	var logs logBuffer
-	sink := newSink()
+	sink := newSink(t)
 	c, err := central.New(cfg, t.TempDir(), logs.logger(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +168,30 @@ func TestRefused(t *testing.T) {
 			if !strings.Contains(logs.String(), tc.who) || !strings.Contains(logs.String(), "reason="+tc.reason) {
 				t.Errorf("no log line naming %q for %s:\n%s", tc.who, tc.reason, logs.String())
 			}
+			// The wall's view: the last refusal names the reason, who and from where.
+			recent, totals := c.Refusals()
+			if len(recent) == 0 {
+				t.Fatal("no recent refusal")
+			}
+			r := recent[len(recent)-1]
+			who := strings.TrimSuffix(tc.who, "remote=") // no credentials: nobody to name
+			if r.Reason != tc.reason || !strings.Contains(r.Who, who) || (who == "") != (r.Who == "") ||
+				!strings.HasPrefix(r.Remote, "127.0.0.1:") || time.Since(r.Time) > time.Minute {
+				t.Errorf("last refusal %+v, want reason %s naming %q from 127.0.0.1", r, tc.reason, who)
+			}
+			if totals[tc.reason] != uint64(auth.Refused(tc.reason)) {
+				t.Errorf("totals %v, metric %v", totals, auth.Refused(tc.reason))
+			}
 		})
+	}
+	recent, _ := c.Refusals()
+	for _, r := range recent {
+		if strings.Contains(fmt.Sprint(r), "guess") {
+			t.Errorf("a refusal shows the password: %+v", r)
+		}
+	}
+	if strings.Contains(logs.String(), "guess") {
+		t.Error("the log shows a password")
 	}
 
 	// A refused appliance keeps its records; a good one gets through; a site cannot
@@ -237,7 +265,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	cfg.TLS = central.TLSFiles{CAFile: p.CAFile}
 	cfg.Streams.Replicas = 3
 	cfg.AckWait = 2 * time.Second
-	sink := newSink()
+	sink := newSink(t)
 	c, err := central.New(cfg, "", nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -310,7 +338,7 @@ func TestSinkErrorRedelivers(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	cfg := embeddedConfig(t, nil, port, central.Site{Name: "east", User: "east", PasswordHash: string(hash)})
 	cfg.AckWait = time.Second
-	sink := newSink()
+	sink := newSink(t)
 	sink.failN = 3
 	c, err := central.New(cfg, t.TempDir(), nil, prometheus.NewRegistry())
 	if err != nil {
@@ -330,3 +358,159 @@ func TestSinkErrorRedelivers(t *testing.T) {
 }
 
 var _ = context.Background
+
+// TestCentralRestartExactlyOnce: central stops between storing a batch and acknowledging
+// it, and restarts from the marks in its store; the batch is delivered again, and later a
+// record already taken is sent again by hand after JetStream's duplicate window. Every
+// record is in the store exactly once, per site, and Sites' totals continue across the
+// restart.
+func TestCentralRestartExactlyOnce(t *testing.T) {
+	port := freePort(t)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	cfg := embeddedConfig(t, nil, port, central.Site{Name: "north", User: "north", PasswordHash: string(hash)},
+		central.Site{Name: "south", User: "south", PasswordHash: string(hash)})
+	cfg.Streams.Duplicates = time.Second
+	cfg.AckWait = time.Second
+	dataDir := t.TempDir()
+	sink := newSink(t)
+	c1, err := central.New(cfg, dataDir, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks, err := sink.st.UplinkMarks()
+	if err != nil || len(marks) != 0 {
+		t.Fatalf("marks of a new store: %v %v", marks, err)
+	}
+	c1.Restore(marks)
+	stop1 := startCentral(t, c1, sink)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	kinds := []uplink.Kind{uplink.KindEvent, uplink.KindAlert, uplink.KindMetrics}
+	var apps []*appliance
+	for _, site := range []string{"north", "south"} {
+		ac := applianceConfig(site, []string{url}, uplink.TLSConfig{})
+		ac.User, ac.Password = site, "pw"
+		a := newAppliance(t, site, ac)
+		a.put(150, kinds, t0, time.Second)
+		apps = append(apps, a)
+	}
+	waitFor(t, 15*time.Second, "the first records", func() bool { return sink.total() == 300 })
+
+	// The next batch of events is stored, and central stops before acknowledging it.
+	committed, release := make(chan int, 1), make(chan struct{})
+	sink.mu.Lock()
+	sink.hold = func(ds []central.Delivery) error {
+		if len(ds) == 0 || ds[0].Kind != uplink.KindEvent {
+			return nil
+		}
+		sink.mu.Lock()
+		sink.hold = nil
+		sink.mu.Unlock()
+		committed <- len(ds)
+		<-release
+		return fmt.Errorf("central stopping")
+	}
+	sink.mu.Unlock()
+	for _, a := range apps {
+		a.put(150, kinds, t0.Add(time.Hour), time.Second)
+	}
+	var held int
+	select {
+	case held = <-committed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no batch of events held")
+	}
+	stopped := make(chan struct{})
+	go func() { stop1(); close(stopped) }()
+	time.Sleep(50 * time.Millisecond) // Run's context is cancelled
+	close(release)
+	<-stopped
+	t.Logf("held %d events stored and not acknowledged", held)
+
+	// Central restarts from its store's marks.
+	marks, err = sink.st.UplinkMarks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := central.New(cfg, dataDir, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Restore(marks)
+	received := func(c *central.Central) (n uint64) {
+		for _, s := range c.Sites() {
+			n += s.Received
+		}
+		return n
+	}
+	stored := sink.stored(t)
+	if got := received(c2); got != uint64(len(stored)) {
+		t.Errorf("restored totals: %d received, %d stored", got, len(stored))
+	}
+	startCentral(t, c2, sink)
+	waitFor(t, 20*time.Second, "every record", func() bool { return sink.total() == 600 })
+	for _, a := range apps {
+		waitFor(t, 10*time.Second, a.site+"'s outbox to empty", func() bool { return a.up.Status().OutboxLen == 0 })
+	}
+	dups := func() (n uint64) {
+		for _, s := range c2.Sites() {
+			n += s.Duplicates
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, "the held batch dropped as duplicates", func() bool { return dups() >= uint64(held) })
+
+	// A copy of north's first event, sent again after the duplicate window (an appliance
+	// that lost its PubAck and came back late).
+	var epoch uint64
+	for _, m := range marks {
+		if m.Site == "north" && m.Kind == string(uplink.KindEvent) {
+			epoch = m.Epoch
+		}
+	}
+	time.Sleep(2 * cfg.Streams.Duplicates)
+	before := dups()
+	nc, err := nats.Connect(url, nats.UserInfo("north", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	err = nc.PublishMsg(&nats.Msg{Subject: uplink.Subject("north", uplink.KindEvent), Data: []byte("north/event/0"),
+		Header: nats.Header{
+			uplink.HeaderMsgID: {uplink.MsgID("north", uplink.KindEvent, epoch, 1)}, uplink.HeaderEpoch: {uplink.FormatEpoch(epoch)},
+			uplink.HeaderSeq: {"1"}, uplink.HeaderSiteSeq: {"1"}, uplink.HeaderTime: {t0.Format(time.RFC3339Nano)},
+			uplink.HeaderRecordID: {"0"}}})
+	if err != nil || nc.Flush() != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the late copy dropped as a duplicate", func() bool { return dups() == before+1 })
+
+	stored = sink.stored(t)
+	if len(stored) != 600 {
+		t.Errorf("%d records stored, want 600", len(stored))
+	}
+	perSite := map[string]int{}
+	for k, n := range stored {
+		if n != 1 {
+			t.Errorf("%s/%s/%d stored %d times", k.site, k.kind, k.seq, n)
+		}
+		perSite[k.site]++
+	}
+	if perSite["north"] != 300 || perSite["south"] != 300 {
+		t.Errorf("per site: %v", perSite)
+	}
+	if got := received(c2); got != 600 {
+		t.Errorf("Sites counts %d received across the restart, want 600", got)
+	}
+	for _, s := range c2.Sites() {
+		if s.Gaps != 0 || s.Missing != 0 || s.Received != 100 {
+			t.Errorf("%s/%s: %+v", s.Site, s.Kind, s)
+		}
+	}
+	// The store's marks agree with central's view.
+	marks, _ = sink.st.UplinkMarks()
+	for _, m := range marks {
+		if m.Next != 101 || len(m.Seen) != 0 || m.Received != 100 {
+			t.Errorf("stored mark %+v", m)
+		}
+	}
+}

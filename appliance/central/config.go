@@ -40,7 +40,8 @@ type Config struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 	// ReorderWindow is how far, in sequence numbers of one site and kind, records may
 	// arrive out of order (a retried window) before a missing one is counted as a gap. It
-	// bounds the memory of the duplicate check: at most this many sequences per site and kind.
+	// bounds the memory of the duplicate check, and the sequence state stored with every
+	// batch: at most this many sequences per site and kind (store.MaxMarkSeen at most).
 	ReorderWindow int `yaml:"reorder_window"`
 }
 
@@ -155,8 +156,8 @@ func (c Config) Validate() []FieldError {
 	if c.AckWait < time.Second {
 		bad("ack_wait", "must be at least 1s, got %s", c.AckWait)
 	}
-	if c.ReorderWindow < 1 || c.ReorderWindow > 1<<24 {
-		bad("reorder_window", "must be between 1 and %d, got %d", 1<<24, c.ReorderWindow)
+	if c.ReorderWindow < 1 || c.ReorderWindow > store.MaxMarkSeen {
+		bad("reorder_window", "must be between 1 and %d, got %d", store.MaxMarkSeen, c.ReorderWindow)
 	}
 	return errs
 }

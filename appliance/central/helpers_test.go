@@ -16,12 +16,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/watchfloor/watchfloor"
 	"github.com/watchfloor/watchfloor/appliance/central"
 	"github.com/watchfloor/watchfloor/appliance/store"
 	"github.com/watchfloor/watchfloor/appliance/uplink"
@@ -153,43 +155,99 @@ type key struct {
 	seq  uint64
 }
 
-// countingSink records what central hands on, and counts what it gets twice.
+// countingSink writes what central hands on into a real store (an event per record, with
+// the marks, in one transaction per batch, as central's sink does), counts it, and counts
+// what it gets twice.
 type countingSink struct {
-	mu     sync.Mutex
-	seen   map[key]int
-	order  map[string][]uint64 // site/kind → sequences in arrival order
-	times  map[string][]time.Time
-	bySite map[string]int
-	dups   int
-	failN  int // fail the next failN calls (a sink that is briefly down)
+	st *store.Store
+
+	mu      sync.Mutex
+	seen    map[key]int
+	order   map[string][]uint64 // site/kind → sequences in arrival order
+	times   map[string][]time.Time
+	bySite  map[string]int
+	dups    int
+	failN   int // fail the next failN calls (a sink that is briefly down)
+	batches int // successful Ingest calls
+	// hold, when set, is called after a batch was committed and its error returned
+	// instead of nil: central stopping between the commit and the acknowledgements.
+	hold func(ds []central.Delivery) error
 }
 
-func newSink() *countingSink {
-	return &countingSink{seen: map[key]int{}, order: map[string][]uint64{}, times: map[string][]time.Time{}, bySite: map[string]int{}}
+func newSink(t testing.TB) *countingSink {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "central.db"), store.DefaultConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return &countingSink{st: st, seen: map[key]int{}, order: map[string][]uint64{}, times: map[string][]time.Time{}, bySite: map[string]int{}}
 }
 
-func (s *countingSink) Ingest(d central.Delivery) error {
+func (s *countingSink) Ingest(ds []central.Delivery, marks []central.Mark) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.failN > 0 {
 		s.failN--
+		s.mu.Unlock()
 		return fmt.Errorf("sink down")
 	}
-	want := fmt.Sprintf("%s/%s/%s", d.Site, d.Kind, d.RecordID)
-	if len(d.Payload) != 200 && string(d.Payload) != want { // the drain benchmark sends 200 bytes
-		return fmt.Errorf("payload %q, want %q", d.Payload, want)
+	s.mu.Unlock()
+	b := &store.Batch{Events: make([]watchfloor.Event, 0, len(ds)), Marks: marks}
+	for _, d := range ds {
+		want := fmt.Sprintf("%s/%s/%s", d.Site, d.Kind, d.RecordID)
+		if len(d.Payload) != 200 && string(d.Payload) != want { // the drain benchmark sends 200 bytes
+			return fmt.Errorf("payload %q, want %q", d.Payload, want)
+		}
+		b.Events = append(b.Events, watchfloor.Event{Time: d.Time, Site: d.Site, Source: "uplink." + string(d.Kind),
+			Message: string(d.Payload), Attrs: []watchfloor.Attr{{Key: "seq", Value: strconv.FormatUint(d.Seq, 10)}}})
 	}
-	k := key{d.Site, d.Kind, d.Seq}
-	s.seen[k]++
-	if s.seen[k] > 1 {
-		s.dups++
-		return nil
+	if err := s.st.Write(context.Background(), b); err != nil {
+		return err
 	}
-	sk := d.Site + "/" + string(d.Kind)
-	s.order[sk] = append(s.order[sk], d.Seq)
-	s.times[sk] = append(s.times[sk], d.Time)
-	s.bySite[d.Site]++
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches++
+	for _, d := range ds {
+		k := key{d.Site, d.Kind, d.Seq}
+		s.seen[k]++
+		if s.seen[k] > 1 {
+			s.dups++
+			continue
+		}
+		sk := d.Site + "/" + string(d.Kind)
+		s.order[sk] = append(s.order[sk], d.Seq)
+		s.times[sk] = append(s.times[sk], d.Time)
+		s.bySite[d.Site]++
+	}
+	if s.hold != nil {
+		hold := s.hold
+		s.mu.Unlock()
+		err := hold(ds)
+		s.mu.Lock()
+		return err
+	}
 	return nil
+}
+
+// stored counts the records in the sink's store by site, kind and sequence.
+func (s *countingSink) stored(t testing.TB) map[key]int {
+	t.Helper()
+	out := map[key]int{}
+	var after uint64
+	for {
+		evs, err := s.st.Events(watchfloor.EventQuery{AfterID: after, Limit: store.MaxEventLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return out
+		}
+		for _, e := range evs {
+			seq, _ := strconv.ParseUint(e.Attrs[0].Value, 10, 64)
+			out[key{e.Site, uplink.Kind(strings.TrimPrefix(e.Source, "uplink.")), seq}]++
+			after = e.ID
+		}
+	}
 }
 
 func (s *countingSink) count(site string) int {

@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -161,7 +163,7 @@ func (l *natsLog) Errorf(f string, v ...any) {
 		if strings.Contains(msg, errRefusedCert.Error()) {
 			return // counted and logged by VerifyPeerCertificate, naming the certificate
 		}
-		l.auth.refuse("tls_handshake", "", msg)
+		l.auth.refuse("tls_handshake", "", remoteOf(msg), msg)
 		return
 	}
 	l.log.Error(msg)
@@ -178,6 +180,22 @@ type Auth struct {
 	reg      prometheus.Registerer
 	refused  *prometheus.CounterVec // reason
 	accepted prometheus.Counter
+
+	mu     sync.Mutex
+	recent [maxRecentRefusals]Refusal // a ring: the last ones
+	nrec   int                        // refusals ever put in recent
+	totals map[string]uint64
+}
+
+// maxRecentRefusals is how many refusals Recent remembers.
+const maxRecentRefusals = 64
+
+// Refusal is one connection the server refused.
+type Refusal struct {
+	Time   time.Time
+	Reason string // a label of watchfloor_central_refused_connections_total
+	Who    string // the certificate (subject, DNS names, serial) or "user NAME"; "" when unknown
+	Remote string // the client's address, when known
 }
 
 var _ server.Authentication = (*Auth)(nil)
@@ -192,7 +210,7 @@ func NewAuth(sites []Site, internal Credentials, log *slog.Logger, reg prometheu
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Auth{
-		bySite: map[string]*Site{}, byUser: map[string]*Site{}, internal: internal,
+		bySite: map[string]*Site{}, byUser: map[string]*Site{}, internal: internal, totals: map[string]uint64{},
 		log: log, rlog: ratelog.New(log, len(refusalReasons)), reg: reg,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "watchfloor_central_refused_connections_total",
@@ -237,8 +255,27 @@ func (a *Auth) Refused(reason string) float64 {
 	return counterValue(a.refused.WithLabelValues(reason))
 }
 
-// refuse counts a refusal and logs it, naming who.
-func (a *Auth) refuse(reason, who, detail string, args ...any) {
+// Recent returns the last refusals (at most 64), oldest first.
+func (a *Auth) Recent() []Refusal {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := min(a.nrec, maxRecentRefusals)
+	out := make([]Refusal, 0, n)
+	for i := a.nrec - n; i < a.nrec; i++ {
+		out = append(out, a.recent[i%maxRecentRefusals])
+	}
+	return out
+}
+
+// Totals returns the refusals since the server started, by reason.
+func (a *Auth) Totals() map[string]uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return maps.Clone(a.totals)
+}
+
+// refuse counts a refusal, remembers it, and logs it, naming who (never a password).
+func (a *Auth) refuse(reason, who, remote, detail string, args ...any) {
 	i := 0
 	for j, r := range refusalReasons {
 		if r == reason {
@@ -246,7 +283,12 @@ func (a *Auth) refuse(reason, who, detail string, args ...any) {
 		}
 	}
 	a.refused.WithLabelValues(reason).Inc()
-	a.rlog.Warn(i, "appliance refused", append([]any{"reason", reason, "who", who, "detail", detail}, args...)...)
+	a.mu.Lock()
+	a.recent[a.nrec%maxRecentRefusals] = Refusal{Time: time.Now(), Reason: reason, Who: who, Remote: remote}
+	a.nrec++
+	a.totals[reason]++
+	a.mu.Unlock()
+	a.rlog.Warn(i, "appliance refused", append([]any{"reason", reason, "who", who, "remote", remote, "detail", detail}, args...)...)
 }
 
 // sitePermissions lets a site publish its own records (and its requests to central's
@@ -269,7 +311,7 @@ func (a *Auth) Check(c server.ClientAuthentication) bool {
 	}
 	if o.Username != "" && o.Username == a.internal.User {
 		if subtle.ConstantTimeCompare([]byte(o.Password), []byte(a.internal.Password.Reveal())) != 1 {
-			a.refuse("bad_password", "user "+o.Username, "wrong password for central's internal user", "remote", remote)
+			a.refuse("bad_password", "user "+o.Username, remote, "wrong password for central's internal user")
 			return false
 		}
 		c.RegisterUser(&server.User{Username: o.Username})
@@ -286,27 +328,40 @@ func (a *Auth) Check(c server.ClientAuthentication) bool {
 				return true
 			}
 		}
-		a.refuse("unknown_certificate", who, "the certificate names no configured site", "remote", remote)
+		a.refuse("unknown_certificate", who, remote, "the certificate names no configured site")
 		return false
 	}
 	if o.Username == "" {
-		a.refuse("no_credentials", "", "neither a client certificate nor a user", "remote", remote)
+		a.refuse("no_credentials", "", remote, "neither a client certificate nor a user")
 		return false
 	}
 	s, ok := a.byUser[o.Username]
 	if !ok {
 		// The same work as a known user, so that timing does not tell users apart.
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(o.Password))
-		a.refuse("unknown_user", "user "+o.Username, "no site has this user", "remote", remote)
+		a.refuse("unknown_user", "user "+o.Username, remote, "no site has this user")
 		return false
 	}
 	if bcrypt.CompareHashAndPassword([]byte(s.PasswordHash), []byte(o.Password)) != nil {
-		a.refuse("bad_password", "user "+o.Username, "wrong password", "site", s.Name, "remote", remote)
+		a.refuse("bad_password", "user "+o.Username, remote, "wrong password", "site", s.Name)
 		return false
 	}
 	c.RegisterUser(&server.User{Username: "site:" + s.Name, Permissions: sitePermissions(s.Name)})
 	a.accepted.Inc()
 	return true
+}
+
+// remoteOf is the client address nats-server puts at the start of a client's log line
+// ("127.0.0.1:5000 - cid:7 - …"), or "".
+func remoteOf(msg string) string {
+	addr, _, ok := strings.Cut(msg, " - ")
+	if !ok {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return ""
+	}
+	return addr
 }
 
 // errRefusedCert marks a handshake failed by VerifyPeerCertificate, already counted.
@@ -343,30 +398,42 @@ func (a *Auth) serverTLS(f TLSFiles) (*tls.Config, error) {
 	// client without one still gets through the handshake, to be refused (and named) by
 	// Check, unless it is central's own in-process client.
 	cfg.ClientAuth = tls.RequestClientCert
-	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-		if len(raw) == 0 {
+	verify := func(remote string) func([][]byte, [][]*x509.Certificate) error {
+		return func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return nil
+			}
+			certs := make([]*x509.Certificate, 0, len(raw))
+			for _, r := range raw {
+				c, err := x509.ParseCertificate(r)
+				if err != nil {
+					a.refuse("bad_certificate", "", remote, "unparsable certificate: "+err.Error())
+					return errRefusedCert
+				}
+				certs = append(certs, c)
+			}
+			inter := x509.NewCertPool()
+			for _, c := range certs[1:] {
+				inter.AddCert(c)
+			}
+			_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter,
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+			if err != nil {
+				a.refuse("bad_certificate", certName(certs[0]), remote, err.Error())
+				return fmt.Errorf("%w: %w", errRefusedCert, err)
+			}
 			return nil
 		}
-		certs := make([]*x509.Certificate, 0, len(raw))
-		for _, r := range raw {
-			c, err := x509.ParseCertificate(r)
-			if err != nil {
-				a.refuse("bad_certificate", "", "unparsable certificate: "+err.Error())
-				return errRefusedCert
-			}
-			certs = append(certs, c)
+	}
+	cfg.VerifyPeerCertificate = verify("")
+	// Per connection, the same configuration with a check that knows the client's address.
+	base := cfg.Clone()
+	cfg.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+		c := base.Clone()
+		if hi.Conn != nil {
+			c.VerifyPeerCertificate = verify(hi.Conn.RemoteAddr().String())
 		}
-		inter := x509.NewCertPool()
-		for _, c := range certs[1:] {
-			inter.AddCert(c)
-		}
-		_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter,
-			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-		if err != nil {
-			a.refuse("bad_certificate", certName(certs[0]), err.Error())
-			return fmt.Errorf("%w: %w", errRefusedCert, err)
-		}
-		return nil
+		return c, nil
 	}
 	return cfg, nil
 }

@@ -122,12 +122,20 @@ func (s *Store) commitTx(group []*request) error {
 	}
 	s.m.writeSeconds.Observe(time.Since(start).Seconds())
 	s.m.commits.Inc()
-	var devices, samples, events, flows int
+	var devices, samples, events, flows, siteAlerts, siteHealth, marks int
 	for _, r := range group {
 		devices += len(r.b.Devices)
 		samples += len(r.b.Samples)
 		events += len(r.b.Events)
 		flows += len(r.b.FlowRollups)
+		siteAlerts += len(r.b.SiteAlerts)
+		siteHealth += len(r.b.SiteHealth)
+		marks += len(r.b.Marks)
+	}
+	if siteAlerts+siteHealth+marks > 0 {
+		s.m.records.WithLabelValues("site_alert").Add(float64(siteAlerts))
+		s.m.records.WithLabelValues("site_health").Add(float64(siteHealth))
+		s.m.records.WithLabelValues("uplink_mark").Add(float64(marks))
 	}
 	s.m.device.Add(float64(devices))
 	s.m.sample.Add(float64(samples))
@@ -171,6 +179,9 @@ func (s *Store) apply(tx *bolt.Tx, group []*request) error {
 				fr := &r.b.FlowRollups[i]
 				return fmt.Errorf("flow rollup %s %s %s: %w", fr.Site, fr.Step, fr.Start, err)
 			}
+		}
+		if err := putSites(tx, r.b, r.sites); err != nil {
+			return err
 		}
 	}
 	s.size.Store(tx.Size())

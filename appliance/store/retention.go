@@ -88,6 +88,11 @@ func (s *Store) enforceRetention(ctx context.Context) (map[string]int, error) {
 		deleted["alert"] = n
 	}
 	if err == nil {
+		// The appliances' alerts at central: alerts too, under the same retention.
+		n, err = s.pruneSiteAlerts(ctx, now.Add(-r.Alerts))
+		deleted["alert"] += n
+	}
+	if err == nil {
 		n, err = s.pruneNotifyLog(ctx, now.Add(-r.Notifications))
 		deleted["notification"] = n
 	}

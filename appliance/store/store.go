@@ -77,7 +77,8 @@ var (
 	allBuckets = [][]byte{bMeta, bDevices, bEvents, bRaw, b5m, b1h, bFlows1m, bFlows1h,
 		bAlerts, bAlertsOpen, bAlertHistory, bSilences,
 		bNotifyState, bNotifyOutbox, bNotifyIncidents, bNotifyLog,
-		bAudit}
+		bAudit,
+		bSiteIndex, bSiteAlerts, bSiteAlertsOpen, bSiteAlertsUpdated, bSiteHealth, bUplinkMarks}
 )
 
 const (

@@ -19,11 +19,19 @@ type Batch struct {
 	// FlowRollups are merged into the stored rollup of the same step, start and site, if
 	// any (Config.MergeFlows).
 	FlowRollups []watchfloor.FlowRollup
+
+	// Central only: the appliances' alerts (upserted by Entity.Site and ID), each site's
+	// latest health record (the last one written wins), and the uplink's sequence marks
+	// (one per site and kind; the last one written wins). See sites.go.
+	SiteAlerts []watchfloor.Alert
+	SiteHealth []SiteHealth
+	Marks      []UplinkMark
 }
 
-// Len is the number of records in b; a flow rollup counts as one.
+// Len is the number of records in b; a flow rollup, a health record and a mark count as one.
 func (b *Batch) Len() int {
-	return len(b.Devices) + len(b.Samples) + len(b.Events) + len(b.FlowRollups)
+	return len(b.Devices) + len(b.Samples) + len(b.Events) + len(b.FlowRollups) +
+		len(b.SiteAlerts) + len(b.SiteHealth) + len(b.Marks)
 }
 
 // maxName bounds device and metric names, which become bbolt keys.
@@ -40,6 +48,7 @@ type request struct {
 	events  [][]byte         // records, one per b.Events
 	series  [][]byte         // series names, one per b.Samples
 	flows   []preparedRollup // one per b.FlowRollups
+	sites   *preparedSites   // b.SiteAlerts, b.SiteHealth and b.Marks; nil without any
 	done    chan error
 }
 
@@ -132,6 +141,10 @@ func (s *Store) prepare(b *Batch) (*request, error) {
 			}
 			r.flows[i] = prepareRollup(fr)
 		}
+	}
+	var err error
+	if r.sites, err = prepareSites(b); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
