@@ -62,6 +62,7 @@ func (c *Console) routes() http.Handler {
 	api("POST /api/v1/reports", RoleAnalyst, c.postReport(reports))
 	api("GET /api/v1/reports/{id}/pdf", RoleViewer, c.getReportFile("pdf"))
 	api("GET /api/v1/reports/{id}/html", RoleViewer, c.getReportFile("html"))
+	api("GET /api/v1/sites", RoleViewer, c.getSites) // central's appliances (sites.go)
 	c.handle(mux, "GET /api/v1/stream", RoleViewer, true, c.stream)
 	c.authRoutes(mux) // login, logout, session, users, tokens (login.go)
 	api("/api/", RoleViewer, func(w http.ResponseWriter, r *http.Request) {

@@ -73,6 +73,10 @@ type Deps struct {
 	Users *users.Store
 	// DataDir is where a self-signed certificate is made (config tls.self_signed).
 	DataDir string
+	// Sites is central's view of its appliances (sites.go): GET /api/v1/sites, the wall's
+	// sites panel, and a sites message on the stream every 5 s while Run runs. Nil on an
+	// appliance (the endpoint answers 404, the wall shows no sites panel).
+	Sites Sites
 }
 
 // Console serves the API, the stream and the wall.
@@ -178,6 +182,7 @@ func newConsole(cfg Config, deps Deps, now func() time.Time) (*Console, error) {
 	if deps.Alerts != nil {
 		c.hub.primeAlerts(deps.Alerts.List(AlertQuery{State: StateOpen, Limit: maxHubAlerts}))
 	}
+	c.publishSites() // the first snapshot has the sites; Run refreshes them
 	c.handler = c.routes()
 	return c, nil
 }
@@ -283,6 +288,12 @@ func (c *Console) Run(ctx context.Context) error {
 	authDone := make(chan struct{})
 	go func() { defer close(authDone); c.authLoop(authCtx) }()
 	defer func() { stopAuth(); <-authDone }() // a last write of sessions and token use
+	if c.deps.Sites != nil {
+		sitesCtx, stopSites := context.WithCancel(ctx)
+		sitesDone := make(chan struct{})
+		go func() { defer close(sitesDone); c.sitesLoop(sitesCtx, sitesEvery) }()
+		defer func() { stopSites(); <-sitesDone }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

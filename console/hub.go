@@ -63,6 +63,8 @@ type (
 		AlertsOpen int           `json:"alerts_open"`
 		// The security posture now and its trend (see posture.go).
 		Posture *postureMsg `json:"posture"`
+		// Central's sites (sites.go); absent on an appliance.
+		Sites *sitesMsg `json:"sites,omitempty"`
 		// TS is when the snapshot was encoded, in Unix milliseconds (every message has it).
 		TS int64 `json:"ts"`
 	}
@@ -113,7 +115,8 @@ type hub struct {
 	posture   postureState
 	// The latest closed and live flow rollups, and the one of them the walls show.
 	flowClosed, flowLive, flowShown *flowSummary
-	version                         uint64 // counts changes, keys the snapshot cache
+	sites                           *sitesMsg // central's latest sites report; never mutated
+	version                         uint64    // counts changes, keys the snapshot cache
 	clients                         map[*client]struct{}
 	closed                          bool
 	writers                         sync.WaitGroup
@@ -323,6 +326,7 @@ func (h *hub) serve(conn *websocket.Conn) {
 		Devices: h.deviceListLocked(), Topology: nonNil(h.links), Stats: h.stats, Flows: h.flowShown,
 		Events: slices.Clone(h.events[max(0, len(h.events)-snapshotEvents):]),
 		Alerts: h.snapshotAlertsLocked(), AlertsOpen: len(h.alerts), Posture: h.postureSnapshotLocked(),
+		Sites: h.sites,
 	}
 	h.clients[c] = struct{}{}
 	h.m.wsClients.Inc()

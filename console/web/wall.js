@@ -7,7 +7,8 @@ const ROLES = ["core", "distribution", "access", "firewall"];
 const MAX_EVENTS = 100;
 const SEVERITY = ["info", "low", "medium", "high", "critical"];
 
-const PANELS = ["map", "alerts", "traffic", "events", "health", "posture"];
+// "sites" only on central (a snapshot with sites): panels() leaves it out elsewhere.
+const PANELS = ["sites", "map", "alerts", "traffic", "events", "health", "posture"];
 const LATENCY_RING = 2048; // latencies the page keeps for tests and benchmarks
 const RETRY_CAP_MS = 30000; // reconnect backoff: 1 s, 2 s, 4 s … up to this, with jitter
 
@@ -18,6 +19,9 @@ const state = {
   // Open alerts by ID; correlator is false until the stream says there is one. alertsHidden
   // counts the open alerts the snapshot left out (it carries the most important 500).
   alerts: new Map(), correlator: false, alertsHidden: 0, freshAlerts: new Set(),
+  // Central's sites (the latest sites report), null on an appliance; siteFilter is the site
+  // the wall is drilled into (?site=), "" for all of them.
+  sites: null, siteFilter: new URL(location.href).searchParams.get("site") || "",
 };
 
 // serverNow is the server's clock as this browser estimates it (walls are not always in sync).
@@ -211,6 +215,7 @@ function handle(msg) {
       state.alertsHidden = Math.max(0, (msg.alerts_open || 0) - state.alerts.size);
       state.posture = msg.posture ? msg.posture.posture : null;
       state.trend = (msg.posture && msg.posture.trend) || [];
+      sitesChanged(msg.sites || null);
       state.live = true;
       state.lastSnapshot = Date.now();
       retry = 0;
@@ -247,6 +252,10 @@ function handle(msg) {
     case "alert":
       alertChanged(msg.alert);
       dirty("alerts");
+      return;
+    case "sites":
+      sitesChanged(msg);
+      dirty("sites");
       return;
     default:
   }
@@ -329,7 +338,7 @@ function frame() {
     $("site").textContent = state.site || "Watchfloor";
     $("he-site").textContent = state.site;
   }
-  const devices = [...state.devices.values()];
+  const devices = visibleDevices();
   const sig = devices.map((d) => d.name + d.status + (d.interfaces || []).length).join() + "|" +
     (document.body.classList.contains("has-capture") ? $("cap-list").children.length : 0);
   // One panel that fails to draw must not stop the others.
@@ -348,6 +357,8 @@ function frame() {
   if (has("flows")) draw(renderFlows);
   if (has("stats")) { draw(renderCapture); draw(renderHealth); draw(renderPosture); }
   if (has("alerts")) draw(renderAlerts);
+  if (has("sites", "alerts")) draw(renderSites);
+  if (has("sites")) draw(renderHealth);
   if (has("events")) draw(renderEvents);
   // Fitting the lists measures the page: on full renders, and when the rows' room may have
   // changed (alerts and capture lines take room from them). Other frames draw the number
@@ -576,8 +587,10 @@ function renderMap(devices) {
   const rem = remSize;
   // Layers: monitored devices by role, then neighbours the site does not poll.
   const known = new Set(devices.map((d) => d.name));
+  // Drilled into a site: its devices, and the links that touch one of them.
+  const links = state.siteFilter ? state.links.filter((l) => known.has(l.a) || known.has(l.b)) : state.links;
   const external = new Set();
-  for (const l of state.links) for (const n of [l.a, l.b]) if (!known.has(n)) external.add(n);
+  for (const l of links) for (const n of [l.a, l.b]) if (!known.has(n)) external.add(n);
   const layers = new Map();
   const layerOf = (role) => { const i = MAP_LAYERS.indexOf(role); return i < 0 ? MAP_LAYERS.length : i; };
   for (const d of devices) {
@@ -588,12 +601,12 @@ function renderMap(devices) {
   if (external.size) layers.set(MAP_LAYERS.length + 1, [...external].sort().map((name) => ({ name, d: null })));
   const order = [...layers.keys()].sort((a, b) => a - b);
   const down = devices.filter((d) => d.status === "down").length;
-  $("map-count").textContent = devices.length ? `${devices.length} devices · ${state.links.length} links` + (down ? ` · ${down} down` : "") : "";
+  $("map-count").textContent = devices.length ? `${devices.length} devices · ${links.length} link${links.length === 1 ? "" : "s"}` + (down ? ` · ${down} down` : "") : "";
   if (devices.length === 0) { root.replaceChildren(svg("text", { x: W / 2, y: H / 2, class: "map-empty", "text-anchor": "middle" }, "Waiting for the first poll…")); return; }
   // Order each layer by the mean position of its neighbours in the layers above (one
   // barycentre pass), so that links cross less.
   const peers = new Map();
-  for (const l of state.links) {
+  for (const l of links) {
     if (!peers.has(l.a)) peers.set(l.a, []);
     if (!peers.has(l.b)) peers.set(l.b, []);
     peers.get(l.a).push(l.b); peers.get(l.b).push(l.a);
@@ -624,7 +637,7 @@ function renderMap(devices) {
   const ext = external.size ? rows.pop() : [];
   // A neighbour all of whose links are down is cut off: said with ✕ and a red dashed outline.
   const extLinks = new Map();
-  for (const l of state.links) for (const n of [l.a, l.b]) if (external.has(n)) {
+  for (const l of links) for (const n of [l.a, l.b]) if (external.has(n)) {
     if (!extLinks.has(n)) extLinks.set(n, []);
     extLinks.get(n).push(l);
   }
@@ -660,7 +673,7 @@ function renderMap(devices) {
   const chipW = chips ? Math.min(chipNeed, chipMax(chipRows)) : Math.max(0.5 * rem, Math.min(0.9 * rem, slot * 0.6));
   const chipX = (i) => ext.length <= 1 ? W / 2 : chipW / 2 + 1 + i * (W - chipW - 2) / (ext.length - 1);
   ext.forEach((n, i) => pos.set(n.name, { x: chipX(i), y: rowH * wrapped.length + CHIP_ROW * unit * (i % chipRows + 0.5), n }));
-  const edges = state.links.filter((l) => pos.has(l.a) && pos.has(l.b)).map((l) => {
+  const edges = links.filter((l) => pos.has(l.a) && pos.has(l.b)).map((l) => {
     const a = pos.get(l.a), b = pos.get(l.b), s = linkState(l);
     const w = s.st === "up" ? (0.2 + 0.5 * Math.min(100, s.util) / 100) * rem : 0.2 * rem;
     const col = s.st === "up" ? heat(s.util) : s.st === "down" ? "#ff3b5c" : "#6b7589";
@@ -728,6 +741,9 @@ function collectorState(c) {
 }
 
 function renderHealth() {
+  $("he-title").textContent = state.siteFilter ? "Site health" : "Collector health";
+  $("he-site").textContent = state.siteFilter || state.site;
+  if (state.siteFilter) { renderSiteHealth(); return; }
   const s = state.stats || {};
   const list = s.collectors || [];
   const rows = list.map((c) => {
@@ -755,7 +771,7 @@ function renderPosture() {
   box.dataset.word = p.word;
   $("po-num").textContent = Math.round(p.score);
   $("po-word").textContent = `${POSTURE_SHAPE[p.word] || ""} ${p.word}`;
-  $("po-time").textContent = "of 100 · last 24 h";
+  $("po-time").textContent = state.siteFilter ? "all sites · 24 h" : "of 100 · last 24 h";
   const why = [];
   if (p.alert_penalty) why.push(`alerts −${p.alert_penalty}`);
   if (p.device_penalty) why.push(`devices down −${p.device_penalty}`);
@@ -835,8 +851,9 @@ function renderFlows() {
   const age = serverNow() - end;
   const stale = age > FLOW_STALE_MS;
   $("talkers").classList.toggle("stale", stale);
-  $("fl-window").textContent = stale ? `flow data ${duration(age / 1000)} old`
-    : f.live ? `live · last ${Math.round(f.seconds)} s` : `${hm(new Date(Date.parse(f.start)))}–${hm(new Date(end))}`;
+  $("fl-window").textContent = (stale ? `flow data ${duration(age / 1000)} old`
+    : f.live ? `live · last ${Math.round(f.seconds)} s` : `${hm(new Date(Date.parse(f.start)))}–${hm(new Date(end))}`) +
+    (state.siteFilter ? " · all sites" : "");
   talkerList($("fl-src"), f.src, (r) => r.key, (r) => r.device);
   talkerList($("fl-dst"), f.dst, (r) => r.key, (r) => r.device);
   talkerList($("fl-port"), f.port, (r) => r.key, (r) => SERVICES[r.key] || "");
@@ -871,7 +888,7 @@ function fitRows(ol) {
   if (ol.id in fitCount) { // draw all the candidates again, to measure them
     delete fitCount[ol.id];
     if (ol.id === "events") renderEvents();
-    if (ol.id === "links") renderLinks([...state.devices.values()]);
+    if (ol.id === "links") renderLinks(visibleDevices());
   }
   for (const li of ol.children) li.hidden = false; // measure every row afresh
   const box = ol.getBoundingClientRect();
@@ -887,11 +904,12 @@ const MAX_EVENT_ROWS = 30; // more never fit, even in the events panel alone at 
 // than building the list again.
 let eventRows = new Map();
 function renderEvents() {
-  $("ev-count").textContent = state.events.length ? String(state.events.length) : "";
+  const events = state.siteFilter ? state.events.filter(eventInSite) : state.events;
+  $("ev-count").textContent = events.length ? String(events.length) : "";
   const rows = new Map();
   // Between full renders the count of rows that fit is known: drawing them needs no layout.
   const n = fitCount.events || MAX_EVENT_ROWS;
-  $("events").replaceChildren(...state.events.slice(0, n).map((e) => {
+  $("events").replaceChildren(...events.slice(0, n).map((e) => {
     let li = eventRows.get(e.id);
     if (!li) li = eventRow(e);
     rows.set(e.id, li);
@@ -955,7 +973,10 @@ function renderAlerts() {
     for (const a of list.slice(MAX_WALL_ALERTS)) state.alerts.delete(a.id);
     list = list.slice(0, MAX_WALL_ALERTS);
   }
-  const total = list.length + state.alertsHidden;
+  // Drilled into a site: its alerts (those the snapshot left out cannot be told apart).
+  const hidden = state.siteFilter ? 0 : state.alertsHidden;
+  if (state.siteFilter) list = list.filter(alertInSite);
+  const total = list.length + hidden;
   const active = list.filter((a) => !muted(a));
   const crit = active.filter((a) => a.severity === "critical").length;
   const countEl = $("al-count");
@@ -971,11 +992,11 @@ function renderAlerts() {
   const shown = list.length > MAX_ALERT_ROWS ? list.slice(0, MAX_ALERT_ROWS - 1) : list;
   const rows = shown.map((a) => alertRow(a, a === newest));
   const rest = list.slice(shown.length);
-  if (rest.length || state.alertsHidden) {
+  if (rest.length || hidden) {
     const by = {};
     for (const a of rest) by[a.severity] = (by[a.severity] || 0) + 1;
     const parts = ["critical", "high", "medium", "low", "info"].filter((s) => by[s]).map((s) => `${by[s]} ${s}`);
-    rows.push(el("li", { class: "al more" }, el("b", {}, `+${rest.length + state.alertsHidden} more`),
+    rows.push(el("li", { class: "al more" }, el("b", {}, `+${rest.length + hidden} more`),
       parts.length ? " · " + parts.join(" · ") : ""));
   }
   $("al-list").replaceChildren(...rows);
@@ -1012,6 +1033,169 @@ function alertRow(a, newest) {
       el("div", { class: "title" }, newest ? el("span", { class: "tag" }, "NEW") : null, a.title || a.rule),
       el("div", { class: "al-sub" }, st, el("span", { class: "what" }, ...sub))),
     el("b", { class: "age", title: "since " + since(a.started_at) }, alertAge(a.started_at)));
+}
+
+// ---- sites (central) -----------------------------------------------------------
+// Central's wall has a tile per appliance, the worst first, and drills into one: a click on
+// a tile (or ?site=NAME) shows only that site's devices, links, alerts and events, with a
+// chip "Site: NAME ✕" that goes back to all of them. The URL keeps ?site, so a kiosk can be
+// pinned to one site.
+const SITE_RANK = { down: 0, late: 1, up: 2 };
+const SITE_SHAPE = { up: "●", late: "▲", down: "✕" };
+const SITE_WORD = { up: "UP", late: "LATE", down: "DOWN" };
+// What the outbox of each site did between the reports that changed it: "draining" while it
+// shrinks, "growing" while it grows (health records come every 30 s, reports every 5 s).
+const outboxTrend = new Map();
+
+function sitesChanged(m) {
+  if (!m || !Array.isArray(m.sites)) { state.sites = null; return; }
+  for (const s of m.sites) {
+    const n = Number(s.outbox_entries) || 0, prev = outboxTrend.get(s.site);
+    let trend = prev ? prev.trend : "";
+    if (prev && prev.n !== n) trend = n < prev.n ? "draining" : "growing";
+    outboxTrend.set(s.site, { n, trend: n > 0 ? trend : "" });
+  }
+  if (outboxTrend.size > 4 * m.sites.length + 64) { // sites that went away
+    const now = new Set(m.sites.map((s) => s.site));
+    for (const k of outboxTrend.keys()) if (!now.has(k)) outboxTrend.delete(k);
+  }
+  state.sites = m;
+}
+
+// visibleDevices are the devices of the site drilled into, or all of them.
+function visibleDevices() {
+  const all = [...state.devices.values()];
+  return state.siteFilter ? all.filter((d) => d.site === state.siteFilter) : all;
+}
+const alertInSite = (a) => !state.siteFilter || (a.entity && a.entity.site) === state.siteFilter;
+function eventInSite(e) {
+  if (!state.siteFilter) return true;
+  if (e.site) return e.site === state.siteFilter;
+  const d = e.device && state.devices.get(e.device);
+  return !!d && d.site === state.siteFilter;
+}
+
+function selectSite(name) {
+  state.siteFilter = name || "";
+  const url = new URL(location.href);
+  if (name) url.searchParams.set("site", name); else url.searchParams.delete("site");
+  history.pushState(null, "", url.pathname + url.search + url.hash);
+  render();
+}
+
+// bytesText writes a size for people: "56 KB", "1.2 MB".
+function bytesText(v) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  v = Math.max(0, Number(v) || 0);
+  let i = 0;
+  while (v >= 999.95 && i < units.length - 1) { v /= 1024; i++; }
+  return (i === 0 || v >= 99.95 ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
+}
+
+// critAlerts counts the open critical alerts of each site that are not muted.
+function critAlerts() {
+  const by = new Map();
+  for (const a of state.alerts.values()) {
+    const site = a.entity && a.entity.site;
+    if (site && a.severity === "critical" && !muted(a)) by.set(site, (by.get(site) || 0) + 1);
+  }
+  return by;
+}
+
+let sitesSig = "";
+function renderSites() {
+  const m = state.sites;
+  document.body.classList.toggle("has-sites", !!m);
+  document.body.classList.toggle("site-drill", !!state.siteFilter);
+  const chip = $("site-chip");
+  chip.hidden = !state.siteFilter;
+  $("site-chip-name").textContent = state.siteFilter;
+  if (!m) return;
+  const crit = critAlerts();
+  const list = m.sites.slice().sort((a, b) => (SITE_RANK[a.state] ?? 0) - (SITE_RANK[b.state] ?? 0) ||
+    (crit.get(b.site) || 0) - (crit.get(a.site) || 0) || b.open_alerts - a.open_alerts || a.site.localeCompare(b.site));
+  const by = { up: 0, late: 0, down: 0 };
+  for (const s of list) by[s.state] = (by[s.state] || 0) + 1;
+  $("si-count").textContent = `${list.length} sites` + ["down", "late"].filter((k) => by[k]).map((k) => ` · ${by[k]} ${k}`).join("");
+  $("si-count").classList.toggle("bad", by.down > 0);
+  const total = Object.values(m.refused || {}).reduce((n, v) => n + v, 0);
+  const last = (m.refusals || [])[0];
+  const ref = $("si-refused");
+  ref.classList.toggle("bad", total > 0);
+  ref.replaceChildren(...(total > 0
+    ? [el("b", {}, `${count(total)} refused connection${total === 1 ? "" : "s"}`),
+      last ? ` — last: ${last.reason} ${last.who} ${ago(last.time)}` : ""]
+    : ["no refused connections"]));
+  ref.title = last ? `${last.reason} · ${last.who} · from ${last.remote} at ${since(last.time)}` : "";
+  const rows = list.map((s) => siteTile(s, crit.get(s.site) || 0));
+  if (m.sites_total > list.length) rows.push(el("li", { class: "si-more" }, `+${m.sites_total - list.length} more sites`));
+  $("si-list").replaceChildren(...rows);
+  // The tiles lose detail when they would not fit: measured only when the sites come or go.
+  const sig = [list.length, document.body.dataset.panel, remSize, innerWidth, innerHeight].join();
+  if (sig !== sitesSig) {
+    sitesSig = sig;
+    const box = $("si-list");
+    for (let level = 0; level <= 2; level++) {
+      $("sites").dataset.density = level;
+      if (box.scrollHeight <= box.clientHeight + 1) break;
+    }
+  }
+}
+
+function ago(t) {
+  const ms = Date.parse(t);
+  if (!(ms > 0)) return "never";
+  return duration(Math.max(0, serverNow() - ms) / 1000) + " ago";
+}
+
+function siteTile(s, crit) {
+  const st = SITE_RANK[s.state] !== undefined ? s.state : "down";
+  const trend = (outboxTrend.get(s.site) || {}).trend || "";
+  const cell = (cls, v, label, title) => el("div", { class: "cell " + cls, title }, el("b", {}, v), el("small", {}, label));
+  const outbox = s.outbox_entries > 0;
+  const applied = (s.applied || []).map((a) => {
+    const behind = a.version !== a.offered;
+    const mark = !behind ? null : a.error ? el("span", { class: "mark refused" }, "refused: " + a.error) : el("span", { class: "mark old" }, "out of date");
+    return el("span", { class: "ap" + (behind ? (a.error ? " refused" : " old") : ""), "data-kind": a.kind,
+      title: `${a.kind}: v${a.version} in force` + (a.applied_at ? ` since ${since(a.applied_at)}` : "") + (behind ? `, central offers v${a.offered}` : "") + (a.error ? `: ${a.error}` : "") },
+    el("b", {}, a.kind), ` v${a.version}`, behind ? ` / v${a.offered} ` : " ✓", mark);
+  });
+  const style = st === "down" ? `animation-delay:-${Date.now() % 1600}ms` : null;
+  return el("li", { class: `site-tile ${st}` + (s.site === state.siteFilter ? " selected" : ""), "data-site": s.site, "data-state": st,
+    role: "button", tabindex: "0", style, title: `${s.site}: ${SITE_WORD[st]} · click to show only this site` },
+    el("div", { class: "head" }, el("span", { class: "shape", "aria-hidden": "true" }, SITE_SHAPE[st]),
+      el("span", { class: "name" }, s.site), el("span", { class: "badge" }, SITE_WORD[st])),
+    el("div", { class: "si-sub" }, el("span", { class: "contact" }, s.last_contact && Date.parse(s.last_contact) > 0 ? "heard " + ago(s.last_contact) : "never heard from"),
+      el("span", { class: "ver", title: s.started_at ? "started " + since(s.started_at) : null }, s.version ? "v" + s.version.replace(/^v/, "") : "")),
+    el("div", { class: "cells" },
+      cell("outbox" + (outbox ? " warn" : "") + (trend ? " " + trend : ""), count(s.outbox_entries || 0),
+        outbox ? (trend === "draining" ? "▼ draining" : trend === "growing" ? "▲ growing" : "outbox " + bytesText(s.outbox_bytes)) : "outbox",
+        `${s.outbox_entries || 0} records (${bytesText(s.outbox_bytes)}) waiting at the site for the link to central`),
+      cell("drops" + (s.dropped > 0 ? " alarm" : ""), count(s.dropped || 0), "dropped", "records lost at the site since it started"),
+      cell("gaps" + (s.gaps > 0 ? " alarm" : ""), count(s.gaps || 0), "gaps", `records central found missing · ${count(s.received || 0)} received, ${count(s.duplicates || 0)} duplicates dropped`),
+      cell("devs" + (s.devices_down > 0 ? " alarm" : ""), `${s.devices_down || 0}/${s.devices || 0}`, "down", `${s.devices_down || 0} of ${s.devices || 0} devices down`),
+      cell("alerts" + (crit ? " crit" : s.open_alerts > 0 ? " warn" : ""), count(s.open_alerts || 0), crit ? `${crit} crit` : "alerts", `${s.open_alerts || 0} open alerts at the site` + (crit ? `, ${crit} critical` : ""))),
+    applied.length ? el("div", { class: "applied" }, applied) : null);
+}
+
+// renderSiteHealth fills the health panel with the health of the site drilled into.
+function renderSiteHealth() {
+  const s = state.sites && state.sites.sites.find((x) => x.site === state.siteFilter);
+  if (!s) {
+    $("he-list").replaceChildren(el("li", { class: "he none" }, state.sites ? `Central has no health of site ${state.siteFilter}.` : "No sites on this console."));
+    return;
+  }
+  const trend = (outboxTrend.get(s.site) || {}).trend || "";
+  const line = (name, cls, word, cells) => el("li", { class: "he " + cls, "data-site-health": name },
+    el("span", { class: "state" }, word), el("span", { class: "nm" }, name),
+    ...cells.map(([c, v, label]) => el("span", { class: "cell " + c }, el("b", {}, v), el("small", {}, label))));
+  $("he-list").replaceChildren(
+    line("Link", { up: "ok", late: "errors", down: "dropping" }[s.state] || "idle", s.state,
+      [["", ago(s.last_contact).replace(" ago", ""), "last contact"], ["", count(s.received || 0), "received"], [s.gaps > 0 ? "alarm" : "", count(s.gaps || 0), "gaps"]]),
+    line("Outbox", s.outbox_entries > 0 ? "errors" : "ok", s.outbox_entries > 0 ? (trend || "queued") : "empty",
+      [["", count(s.outbox_entries || 0), "records"], ["", bytesText(s.outbox_bytes), "size"], ["", count(s.duplicates || 0), "duplicates"]]),
+    line("Drops", s.dropped > 0 ? "dropping" : "ok", s.dropped > 0 ? "lost" : "none",
+      [[s.dropped > 0 ? "alarm" : "", count(s.dropped || 0), "since start"], ["", s.version || "–", "version"], ["", s.started_at ? duration((serverNow() - Date.parse(s.started_at)) / 1000) : "–", "up for"]]));
 }
 
 // ---- packet capture ----------------------------------------------------------
@@ -1088,12 +1272,14 @@ function layout() {
   const panel = q.get("panel");
   const rotate = parseDuration(q.get("rotate"));
   if (rotate > 0) {
-    let i = Math.max(0, PANELS.indexOf(panel));
+    let next = panel;
     const show = () => {
-      setPanel(PANELS[i]);
+      const list = panels();
+      const i = Math.max(0, list.indexOf(next));
+      setPanel(list[i]);
       $("rot").hidden = false;
-      $("rot").textContent = `${i + 1}/${PANELS.length} ${PANELS[i]}`;
-      i = (i + 1) % PANELS.length;
+      $("rot").textContent = `${i + 1}/${list.length} ${list[i]}`;
+      next = list[(i + 1) % list.length];
     };
     show();
     setInterval(show, rotate);
@@ -1118,7 +1304,20 @@ function parseDuration(s) {
   return ms >= 2000 ? ms : 0;
 }
 
+// panels are those this wall can show: the sites only on central.
+function panels() { return PANELS.filter((p) => p !== "sites" || state.sites); }
+
 addEventListener("resize", () => render());
+addEventListener("popstate", () => { state.siteFilter = new URL(location.href).searchParams.get("site") || ""; render(); });
+$("site-chip").addEventListener("click", () => selectSite(""));
+$("si-list").addEventListener("click", (ev) => {
+  const t = ev.target.closest(".site-tile");
+  if (t) selectSite(t.dataset.site === state.siteFilter ? "" : t.dataset.site);
+});
+$("si-list").addEventListener("keydown", (ev) => {
+  const t = ev.target.closest(".site-tile");
+  if (t && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); t.click(); }
+});
 for (const id of FIT_LISTS) roomObserver.observe($(id));
 layout();
 tick();
