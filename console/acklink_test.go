@@ -567,7 +567,7 @@ func TestConfigLinks(t *testing.T) {
 		if got := tc.cfg.BaseURL(); got != tc.base {
 			t.Errorf("%+v: BaseURL %q, want %q", tc.cfg, got, tc.base)
 		}
-		if got, want := tc.cfg.IncidentLink(41), tc.base+"/api/v1/alerts/41"; got != want {
+		if got, want := tc.cfg.IncidentLink(41), tc.base+"/console#/alert/41"; got != want {
 			t.Errorf("%+v: IncidentLink %q, want %q", tc.cfg, got, want)
 		}
 	}

@@ -206,11 +206,11 @@ func (c Config) BaseURL() string {
 	return scheme + net.JoinHostPort(host, port)
 }
 
-// IncidentLink is the console URL that opens an alert: its API resource
-// (BaseURL/api/v1/alerts/ID), which answers the alert with its evidence to a client with
-// the token. The wall has no view of a single alert yet.
+// IncidentLink is the console URL that opens an alert: the analyst console's view of it
+// (BaseURL/console#/alert/ID: timeline, evidence, suppressed children, actions), behind the
+// console's login.
 func (c Config) IncidentLink(alertID uint64) string {
-	return c.BaseURL() + "/api/v1/alerts/" + strconv.FormatUint(alertID, 10)
+	return c.BaseURL() + "/console#/alert/" + strconv.FormatUint(alertID, 10)
 }
 
 // normalizeOrigin reduces an Origin to lower-case scheme://host[:port] so that two spellings

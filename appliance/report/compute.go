@@ -658,7 +658,7 @@ func (g *gen) scanIncidents(m *month) error {
 			if len(in.Alerts) > 0 {
 				n.AlertID = in.Alerts[0]
 				if g.o.ConsoleURL != "" {
-					n.Link = strings.TrimRight(g.o.ConsoleURL, "/") + "/api/v1/alerts/" + strconv.FormatUint(n.AlertID, 10)
+					n.Link = strings.TrimRight(g.o.ConsoleURL, "/") + "/console#/alert/" + strconv.FormatUint(n.AlertID, 10)
 				}
 			}
 			m.notable = append(m.notable, n)

@@ -331,7 +331,7 @@ func TestGoldenMonth(t *testing.T) {
 	}
 
 	// Timeline: the four high/critical incidents of east, in time order, linked.
-	if tl := r.Timeline; len(tl) != 4 || tl[0].AlertID != 2 || tl[0].Link != "https://noc.example/api/v1/alerts/2" || tl[3].Acked != 0 {
+	if tl := r.Timeline; len(tl) != 4 || tl[0].AlertID != 2 || tl[0].Link != "https://noc.example/console#/alert/2" || tl[3].Acked != 0 {
 		t.Errorf("timeline = %+v", tl)
 	}
 

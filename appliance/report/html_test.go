@@ -48,7 +48,7 @@ func TestHTMLDeterministic(t *testing.T) {
 	for _, want := range []string{
 		"Security posture report — east — October 2026", "1. Executive summary", "2. Alerts", "3. Response",
 		"4. Threats", "5. Availability", "6. Capacity", "7. Hygiene", "8. Notable incidents", "Appendix: definitions",
-		"<svg", "https://noc.example/api/v1/alerts/2", "1.14 kbit/s", "Generated 2026-11-01 06:00 CET",
+		"<svg", "https://noc.example/console#/alert/2", "1.14 kbit/s", "Generated 2026-11-01 06:00 CET",
 		"15 Oct 02:00 – 16 Oct 02:00 (24h00m)", "Posture score", "400.00 Mbit/s",
 	} {
 		if !strings.Contains(html, want) {
