@@ -48,6 +48,10 @@ const (
 	EventTrap               EventKind = "trap" // any other trap or inform
 )
 
+// EventAlertFired is made at central from an appliance's alert when it first arrives: what
+// central's cross-site rules read (rules/central).
+const EventAlertFired EventKind = "alert.fired"
+
 // Event is something that happened at a point in time: a state change seen by a poller, a
 // trap, and later what the flow and packet collectors observe. ID is assigned by the store
 // when the event is committed, and orders events of one appliance.

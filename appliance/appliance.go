@@ -24,9 +24,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/watchfloor/watchfloor"
+	"github.com/watchfloor/watchfloor/appliance/central"
+	"github.com/watchfloor/watchfloor/appliance/distrib"
 	"github.com/watchfloor/watchfloor/appliance/lab"
 	"github.com/watchfloor/watchfloor/appliance/report"
 	"github.com/watchfloor/watchfloor/appliance/store"
+	"github.com/watchfloor/watchfloor/appliance/uplink"
 	"github.com/watchfloor/watchfloor/collectors/flow"
 	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
 	"github.com/watchfloor/watchfloor/collectors/packet"
@@ -63,6 +66,7 @@ type Options struct {
 	Listen     string // overrides Config.Console.Listen when set
 	Token      watchfloor.Secret
 	Log        *slog.Logger
+	Version    string // the binary's, sent to central in the health record
 }
 
 // LabConfig is the configuration of the built-in lab site: the devices come from the lab
@@ -100,6 +104,7 @@ type Appliance struct {
 	dispatch *dispatch.Dispatcher
 	reload   chan struct{}
 	engine   *correlator.Engine // the rules, over every record the collectors hand over
+	rules    *ruleSources       // where the engine's rules come from
 	// Root-cause suppression: the latest polled devices, the graph they make, the suppressor.
 	inventory  inventory
 	tracker    *topology.Tracker
@@ -111,6 +116,17 @@ type Appliance struct {
 	lab        *lab.Lab
 	token      watchfloor.Secret
 	newToken   bool
+	started    time.Time
+	// uplink sends the appliance's records to central (nil without an uplink block); fwd
+	// hands them to its outbox.
+	uplink *uplink.Uplink
+	fwd    *forwarder
+	// central receives the appliances' uplinks (role central only).
+	central *centralSide
+	// What central distributes (rules, lists, silences): its publisher at central, the
+	// subscriber on an appliance with an uplink.
+	publisher *distrib.Publisher
+	distrib   *distrib.Subscriber
 }
 
 // New builds every part; nothing runs until Run. On error, whatever was opened is closed.
@@ -118,7 +134,7 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	a = &Appliance{opts: opts, log: opts.Log, reg: prometheus.NewRegistry(), reload: make(chan struct{}, 1)}
+	a = &Appliance{opts: opts, log: opts.Log, reg: prometheus.NewRegistry(), reload: make(chan struct{}, 1), started: time.Now().UTC()}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -214,7 +230,8 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	if err := checkRulesDir(cfg.Correlator.Rules); err != nil {
 		return nil, err
 	}
-	set, err := loadRules(cfg.Correlator.Rules)
+	a.rules = &ruleSources{dir: cfg.Correlator.Rules, central: cfg.IsCentral()}
+	set, err := a.rules.load()
 	if err != nil {
 		return nil, err
 	}
@@ -222,11 +239,35 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 	if a.engine, err = correlator.New(cfg.Correlator.Config, set, a.alerts, a.log, a.reg); err != nil {
 		return nil, err
 	}
+	a.rules.engine = a.engine
 	deps := console.Deps{
 		Store: a.store, Token: a.token, Site: cfg.Site,
 		Log: a.log, Gatherer: a.reg, Registerer: a.reg,
 		Health: a.health, Observations: observations, Alerts: alertsAPI{a.alerts}, Rules: rulesAPI{a.engine},
 		DataDir: opts.DataDir,
+	}
+	if cfg.IsCentral() {
+		// The appliances' uplinks: their records into this store, their alerts and health
+		// on this wall (centralside.go).
+		recv, err := central.New(cfg.Central.Config, opts.DataDir, a.log, a.reg)
+		if err != nil {
+			return nil, err
+		}
+		var sites []string
+		for _, s := range cfg.Central.Server.Sites {
+			sites = append(sites, s.Name)
+		}
+		if a.central, err = newCentralSide(recv, a.store, sites, a.log, a.reg); err != nil {
+			recv.Close()
+			return nil, err
+		}
+		a.central.engine = a.engine
+		if a.publisher, err = distrib.NewPublisher(cfg.Central.Distribute, opts.DataDir, a.alerts.Silences, a.log, a.reg); err != nil {
+			return nil, err
+		}
+		a.central.offered = a.publisher.Offered
+		deps.Alerts = centralAlerts{alertsAPI{a.alerts}, a.central, a.publisher}
+		deps.Sites = a.central
 	}
 	// Local users (watchfloor user add) and their sessions live beside the store.
 	if deps.Users, err = users.Open(opts.DataDir, users.Options{Log: a.log}); err != nil {
@@ -247,6 +288,9 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 		return nil, err
 	}
 	a.alerts.Subscribe(a.console.PublishAlert)
+	if a.central != nil {
+		a.central.console = a.console
+	}
 	if cfg.Alerting.Enabled() {
 		if a.dispatch, err = a.newDispatcher(cfg); err != nil {
 			return nil, err
@@ -255,6 +299,19 @@ func New(ctx context.Context, opts Options) (a *Appliance, err error) {
 		a.alerts.Subscribe(a.dispatch.Update)
 	}
 	a.ingest = newIngest(cfg.IngestQueue, a.store, wallPublisher{a.console, &a.flowsSince}, a.log, a.reg)
+	if cfg.UplinkEnabled() {
+		if a.uplink, err = uplink.New(cfg.uplinkConfig(), a.store, a.log, a.reg); err != nil {
+			return nil, err
+		}
+		// What central distributes; applied before the engine runs (what was applied
+		// before this start comes back from the data directory first).
+		if a.distrib, err = distrib.NewSubscriber(cfg.uplinkConfig().Site, opts.DataDir, distApplier{a.rules, distSilences{a.alerts}}, a.log, a.reg); err != nil {
+			return nil, err
+		}
+		a.fwd = newForwarder(a.uplink, a.uplinkHealth, cfg.Uplink.HealthInterval, a.log, a.reg)
+		a.ingest.forward = a.fwd.committed
+		a.alerts.Subscribe(a.fwd.alert)
+	}
 	a.opts.Config = cfg
 	return a, nil
 }
@@ -292,6 +349,37 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	// The alert Manager writes until the store closes: it stops with it, after a last write.
 	parts.Go(func() { _ = a.alerts.Run(storeCtx) })
 	parts.Go(func() { a.tickAlerts(storeCtx) })
+	// The uplink sends until everything the appliance made is in its outbox, and stops
+	// before the store closes; what central has not acknowledged stays for the next start.
+	uplinkCtx, stopUplink := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUplink()
+	forwardCtx, stopForward := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopForward()
+	var uplinkDone, forwardDone chan struct{}
+	if a.uplink != nil {
+		uplinkDone, forwardDone = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(uplinkDone)
+			if err := a.uplink.Run(uplinkCtx); err != nil {
+				a.log.Error("uplink stopped", "err", err)
+			}
+		}()
+		go func() { defer close(forwardDone); a.fwd.run(forwardCtx) }()
+		parts.Go(func() {
+			defer a.distrib.Close()
+			if err := a.distrib.Run(uplinkCtx, a.uplink.Conn); err != nil {
+				a.log.Error("central's distribution stopped", "err", err)
+			}
+		})
+	}
+	if a.publisher != nil {
+		parts.Go(func() {
+			defer a.publisher.Close()
+			if err := a.publisher.Run(storeCtx, a.central.recv.Conn); err != nil {
+				a.log.Error("distribution to the appliances stopped", "err", err)
+			}
+		})
+	}
 	if rc := a.opts.Config.Report; rc != nil { // the monthly report (docs/report.md)
 		ro, _ := a.opts.Config.ReportOptions(a.opts.ConfigPath != "")
 		sched, err := report.NewScheduler(*rc, ro, a.store, a.log)
@@ -358,6 +446,14 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 			a.log.Error("snmp poller stopped", "err", err)
 		}
 	})
+	if a.central != nil {
+		collectorsWG.Go(func() {
+			defer a.central.recv.Close()
+			if err := a.central.recv.Run(ctx, a.central); err != nil {
+				a.log.Error("central receiver stopped", "err", err)
+			}
+		})
+	}
 	if a.traps != nil {
 		collectorsWG.Go(func() {
 			if err := a.traps.Run(ctx, eventSink{a.ingest, a.engine}); err != nil {
@@ -402,6 +498,13 @@ func (a *Appliance) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	<-drained
 	stopStats()
 	a.log.Info("ingest queue flushed")
+	if a.uplink != nil {
+		stopForward() // the last alert changes and health record into the outbox
+		<-forwardDone
+		stopUplink()
+		<-uplinkDone
+		a.uplink.Close()
+	}
 	stopConsole()
 	select {
 	case <-consoleErr:

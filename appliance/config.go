@@ -12,8 +12,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/watchfloor/watchfloor/appliance/central"
+	"github.com/watchfloor/watchfloor/appliance/distrib"
 	"github.com/watchfloor/watchfloor/appliance/report"
 	"github.com/watchfloor/watchfloor/appliance/store"
+	"github.com/watchfloor/watchfloor/appliance/uplink"
 	"github.com/watchfloor/watchfloor/collectors/flow"
 	"github.com/watchfloor/watchfloor/collectors/flow/rollup"
 	"github.com/watchfloor/watchfloor/collectors/packet"
@@ -27,6 +30,9 @@ import (
 
 // Config is the appliance's configuration file. Every key is documented in docs/config.md.
 type Config struct {
+	// Role is what this process is: an appliance at a backbone site (the default), or the
+	// central command center that the appliances' uplinks feed (docs/uplink.md).
+	Role         string           `yaml:"role"`
 	Site         string           `yaml:"site"`
 	PollInterval time.Duration    `yaml:"poll_interval"`
 	SNMP         SNMPConfig       `yaml:"snmp"`
@@ -40,10 +46,35 @@ type Config struct {
 	Console      console.Config   `yaml:"console"`
 	Alerting     AlertingConfig   `yaml:"alerting,omitempty"` // docs/alerting.md
 	Report       *report.Config   `yaml:"report,omitempty"`   // the monthly report's schedule: docs/report.md
+	// Uplink sends an appliance's records to central; off without urls.
+	Uplink uplink.Config `yaml:"uplink"`
+	// Central is the command center's receiver; used with role central.
+	Central CentralConfig `yaml:"central"`
 	// IngestQueue is how many collector batches may wait for the store before new ones are
 	// dropped (and counted).
 	IngestQueue int `yaml:"ingest_queue"`
 }
+
+// The roles.
+const (
+	RoleAppliance = "appliance"
+	RoleCentral   = "central"
+)
+
+// CentralConfig is central's block: the NATS server or cluster the appliances publish to,
+// its streams and consumers.
+type CentralConfig struct {
+	central.Config `yaml:",inline"`
+	// Distribute is what central sends its appliances: rules, lists and silences
+	// (docs/distrib.md).
+	Distribute distrib.SourceConfig `yaml:"distribute"`
+}
+
+// IsCentral says whether this configuration runs the central command center.
+func (c Config) IsCentral() bool { return c.Role == RoleCentral }
+
+// UplinkEnabled says whether an appliance sends its records to central.
+func (c Config) UplinkEnabled() bool { return !c.IsCentral() && len(c.Uplink.URLs) > 0 }
 
 // SNMPConfig tunes the poller for every device.
 type SNMPConfig struct {
@@ -77,6 +108,7 @@ func (f FlowConfig) Enabled() bool { return len(f.NetFlow)+len(f.SFlow) > 0 }
 func DefaultConfig() Config {
 	p := snmp.DefaultConfig()
 	return Config{
+		Role:         RoleAppliance,
 		PollInterval: p.Interval,
 		SNMP: SNMPConfig{
 			Timeout:        p.Timeout,
@@ -91,6 +123,8 @@ func DefaultConfig() Config {
 		Topology:    topology.DefaultConfig(),
 		Store:       store.DefaultConfig(),
 		Console:     console.DefaultConfig(),
+		Uplink:      uplink.DefaultConfig(),
+		Central:     CentralConfig{Config: central.DefaultConfig(), Distribute: distrib.DefaultSourceConfig()},
 		IngestQueue: 4096,
 	}
 }
@@ -141,7 +175,27 @@ func (c Config) validate() []fieldError {
 	if c.Report != nil {
 		add("report.", texts(c.Report.Validate()))
 	}
+	switch c.Role {
+	case RoleAppliance:
+		if len(c.Uplink.URLs) > 0 {
+			add("uplink.", texts(c.uplinkConfig().Validate()))
+		}
+	case RoleCentral:
+		add("central.", texts(c.Central.Validate()))
+		add("central.distribute.", texts(c.Central.Distribute.Validate()))
+	default:
+		errs = append(errs, fieldError{"role", fmt.Sprintf("%q: must be appliance or central", c.Role)})
+	}
 	return errs
+}
+
+// uplinkConfig is the uplink block with its site defaulting to the appliance's.
+func (c Config) uplinkConfig() uplink.Config {
+	u := c.Uplink
+	if u.Site == "" {
+		u.Site = c.Site
+	}
+	return u
 }
 
 // ReportOptions are the monthly report's options from the configuration: the report block's

@@ -47,6 +47,15 @@ func loadRules(dir string) (*rules.Set, error) {
 	return set, nil
 }
 
+// loadCentralRules loads central's built-in cross-site pack.
+func loadCentralRules() (*rules.Set, error) {
+	set, errs := rules.LoadCentralPack()
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("rules in central's built-in pack: %v", errs)
+	}
+	return set, nil
+}
+
 // watchRules reloads the rules directory when a file in it changes, keeping the last good set
 // when the new one has a problem (logged with its file and line), until ctx is done.
 func (a *Appliance) watchRules(ctx context.Context, dir string) {
@@ -64,7 +73,7 @@ func (a *Appliance) watchRules(ctx context.Context, dir string) {
 			continue
 		}
 		last = stamp
-		if err := reloadRules(a.engine, dir); err != nil {
+		if err := a.rules.reload(); err != nil {
 			a.log.Error("rules not reloaded: the running set stays", "err", err)
 			continue
 		}

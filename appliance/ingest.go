@@ -25,6 +25,8 @@ type ingest struct {
 	closed  bool
 	store   writer
 	publish publisher
+	// forward, when set, takes every batch once it is committed (the uplink's outbox).
+	forward func(*store.Batch)
 
 	in      *prometheus.CounterVec
 	dropped *prometheus.CounterVec
@@ -159,6 +161,9 @@ func (in *ingest) run(ctx context.Context) {
 			in.dropped.WithLabelValues("flow_rollup").Add(float64(len(b.FlowRollups)))
 			in.recordsDropped.Add(uint64(b.Len()))
 			continue
+		}
+		if in.forward != nil {
+			in.forward(&b)
 		}
 		for _, d := range b.Devices {
 			in.publish.PublishDevice(d)

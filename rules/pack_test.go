@@ -64,3 +64,48 @@ func TestPackLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestCentralPackLoads loads central's built-in pack: no errors or warnings, every alerting
+// rule with a runbook and a test case that expects it.
+func TestCentralPackLoads(t *testing.T) {
+	set, errs := LoadCentralPack()
+	for _, e := range errs {
+		t.Error(e)
+	}
+	if set == nil {
+		t.Fatal("no set")
+	}
+	for _, w := range set.Warnings {
+		t.Errorf("warning: %v", w)
+	}
+	tested := map[string]bool{}
+	for _, p := range []string{"central/tests/cross_site_test.yaml"} {
+		tf, errs := LoadTestFile(p)
+		for _, e := range errs {
+			t.Error(e)
+		}
+		if tf != nil {
+			for _, tc := range tf.Tests {
+				for _, x := range tc.Expect {
+					tested[x.Rule.Name] = true
+				}
+			}
+		}
+	}
+	alerting := 0
+	for _, r := range set.Rules {
+		if !r.Generate {
+			continue
+		}
+		alerting++
+		if r.Alert.Runbook == "" {
+			t.Errorf("%s: alerting rule without a runbook", r.Name)
+		}
+		if !tested[r.Name] {
+			t.Errorf("%s: no test case expects an alert of it", r.Name)
+		}
+	}
+	if alerting < 2 {
+		t.Errorf("%d alerting rules, want the cross-site attacker and outage", alerting)
+	}
+}

@@ -40,6 +40,9 @@ type Config struct {
 	ReconnectWait time.Duration `yaml:"reconnect_wait"`
 	// Outbox bounds the outbox in the store.
 	Outbox store.OutboxConfig `yaml:"outbox"`
+	// HealthInterval is how often the appliance sends its health (Health). Central's wall
+	// counts a site late after three intervals of 30 s without a record, so keep it at most 30s.
+	HealthInterval time.Duration `yaml:"health_interval"`
 
 	// Now is the clock of the outbox's age bound; nil: time.Now. Code, not configuration.
 	Now func() time.Time `yaml:"-"`
@@ -61,6 +64,8 @@ func DefaultConfig() Config {
 		AckTimeout:    5 * time.Second,
 		ReconnectWait: 2 * time.Second,
 		Outbox:        store.DefaultOutboxConfig(),
+
+		HealthInterval: HealthEvery,
 	}
 }
 
@@ -109,6 +114,9 @@ func (c Config) Validate() []FieldError {
 	}
 	if c.ReconnectWait < 10*time.Millisecond {
 		bad("reconnect_wait", "must be at least 10ms, got %s", c.ReconnectWait)
+	}
+	if c.HealthInterval < time.Second || c.HealthInterval > HealthEvery {
+		bad("health_interval", "must be between 1s and %s, got %s", HealthEvery, c.HealthInterval)
 	}
 	for _, e := range c.Outbox.Validate() {
 		e.Field = "outbox." + e.Field

@@ -3,7 +3,8 @@ package uplink
 import "time"
 
 // Health is an appliance's own health, sent to central as a KindHealth record every
-// HealthEvery: what central's wall shows of a site besides its records.
+// Config.HealthInterval (at most HealthEvery): what central's wall shows of a site besides
+// its records.
 type Health struct {
 	Site      string    `json:"site"`
 	Time      time.Time `json:"time"`
@@ -26,7 +27,7 @@ type Health struct {
 	Applied []Applied `json:"applied,omitempty"`
 }
 
-// HealthEvery is how often an appliance sends its Health.
+// HealthEvery is how often an appliance sends its Health by default, and at most.
 const HealthEvery = 30 * time.Second
 
 // Applied is the state of one kind of what central distributes, at an appliance.

@@ -151,6 +151,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		Listen:  *listen,
 		Token:   watchfloor.Secret(os.Getenv("WATCHFLOOR_TOKEN")),
 		Log:     log,
+		Version: version,
 	}
 	if *configFile == "" {
 		opts.Config, opts.Lab = appliance.LabConfig(), true

@@ -37,6 +37,11 @@ func TestDefaultPackTests(t *testing.T) {
 	if err != nil || len(files) < 5 {
 		t.Fatalf("%d pack test files (%v)", len(files), err)
 	}
+	central, err := filepath.Glob("../../rules/central/tests/*_test.yaml")
+	if err != nil || len(central) == 0 {
+		t.Fatalf("%d central pack test files (%v)", len(central), err)
+	}
+	files = append(files, central...)
 	for _, f := range files {
 		var out, errb bytes.Buffer
 		if code := run([]string{"rules", "test", f}, &out, &errb); code != 0 {
