@@ -148,6 +148,14 @@ func (a *Appliance) watchConfig(ctx context.Context, path string) {
 			last = stamp
 		case <-a.reload:
 			last = fileStamp(path)
+			// SIGHUP also reloads the rules now, rather than at the next look at the directory.
+			if dir := a.opts.Config.Correlator.Rules; dir != "" {
+				if err := a.rules.reload(); err != nil {
+					a.log.Error("rules not reloaded: the running set stays", "err", err)
+				} else {
+					a.log.Info("rules reloaded", "dir", dir, "rules", len(a.engine.Set().Rules))
+				}
+			}
 		}
 		if err := a.ReloadConfig(path); err != nil {
 			a.log.Error("configuration not reloaded: the running one stays", "err", err)
@@ -155,7 +163,8 @@ func (a *Appliance) watchConfig(ctx context.Context, path string) {
 	}
 }
 
-// Reload asks the appliance to re-read its configuration file now (SIGHUP).
+// Reload asks the appliance to re-read its configuration file and its rules directory now
+// (SIGHUP).
 func (a *Appliance) Reload() {
 	select {
 	case a.reload <- struct{}{}:

@@ -82,6 +82,7 @@ type Central struct {
 	cfg     Config
 	dataDir string
 	log     *slog.Logger
+	baseLog *slog.Logger // without the component: the embedded server names its own
 	rlog    *ratelog.Log
 	reg     prometheus.Registerer
 	m       *metrics
@@ -118,12 +119,12 @@ func New(cfg Config, dataDir string, log *slog.Logger, reg prometheus.Registerer
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("component", "central")
 	c := &Central{
-		cfg: cfg, dataDir: dataDir, log: log, rlog: ratelog.New(log, logReasons), reg: reg,
+		cfg: cfg, dataDir: dataDir, baseLog: log, log: log.With("component", "central"), reg: reg,
 		trackers: map[uplink.Kind]map[string]*tracker{},
 		ready:    make(chan struct{}),
 	}
+	c.rlog = ratelog.New(c.log, logReasons)
 	for _, k := range uplink.Kinds {
 		c.trackers[k] = map[string]*tracker{}
 	}
@@ -194,7 +195,7 @@ func (c *Central) connect() (*nats.Conn, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) { c.log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted()) }),
 	}
 	if len(c.cfg.URLs) == 0 {
-		s, err := NewServer(c.cfg.Server, c.dataDir, c.log, c.reg)
+		s, err := NewServer(c.cfg.Server, c.dataDir, c.baseLog, c.reg)
 		if err != nil {
 			return nil, err
 		}

@@ -63,7 +63,7 @@ usage:
 Each subcommand lists its flags with -h (watchfloor replay -h); the manual is man watchfloor.
 
 signals (run):
-  SIGHUP             re-read the configuration file (alerting routes and on-call)
+  SIGHUP             re-read the configuration file (alerting routes and on-call) and the rules
   SIGINT, SIGTERM    stop: the collectors first, every queued record into the store, then exit
 
 environment:
@@ -204,7 +204,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	go func() {
 		for range hup {
 			_ = sd.Reloading()
-			a.Reload() // the alerting routes and on-call setup; the rules reload on their own
+			a.Reload() // the alerting routes and on-call setup, and the rules directory
 			_ = sd.Ready("")
 		}
 	}()
