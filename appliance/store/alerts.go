@@ -340,67 +340,44 @@ func (s *Store) Silences() ([]watchfloor.Silence, error) {
 // lowest ID, a chunk per transaction; it stops at the first alert that started at or after
 // cutoff, and passes over open ones.
 func (s *Store) pruneAlerts(ctx context.Context, cutoff time.Time) (int, error) {
-	total := 0
-	var resume []byte
-	for first := true; first || resume != nil; first = false {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n := 0
-		err := s.update(func(tx *bolt.Tx) error {
-			n = 0
-			ab, ob, hb := tx.Bucket(bAlerts), tx.Bucket(bAlertsOpen), tx.Bucket(bAlertHistory)
-			c := ab.Cursor()
-			k, v := c.First()
-			if resume != nil {
-				k, v = c.Seek(resume)
-			}
-			resume = nil
-			var del [][]byte
-			for budget := s.chunk; k != nil; k, v = c.Next() {
-				if budget <= 0 {
-					resume = bytes.Clone(k)
-					break
-				}
-				budget--
+	return s.pruneResumable(ctx, "alert", bAlerts, func(tx *bolt.Tx) prunePass {
+		ab, ob, hb := tx.Bucket(bAlerts), tx.Bucket(bAlertsOpen), tx.Bucket(bAlertHistory)
+		var del [][]byte
+		return prunePass{
+			visit: func(k, v []byte) (bool, error) {
 				if ob.Get(k) != nil {
-					continue // open
+					return false, nil // open
 				}
 				r, err := decodeAlert(k, v)
 				if err != nil {
-					return err
+					return false, err
 				}
 				if !r.StartedAt.Before(cutoff) {
-					break
+					return true, nil
 				}
 				if r.State == watchfloor.AlertResolved && r.ResolvedAt.Before(cutoff) {
 					del = append(del, bytes.Clone(k))
 				}
-			}
-			for _, k := range del {
-				if err := ab.Delete(k); err != nil {
-					return err
-				}
-				hc := hb.Cursor()
-				var hk [][]byte
-				for k2, _ := hc.Seek(k); k2 != nil && bytes.HasPrefix(k2, k); k2, _ = hc.Next() {
-					hk = append(hk, bytes.Clone(k2))
-				}
-				for _, k2 := range hk {
-					if err := hb.Delete(k2); err != nil {
-						return err
+				return false, nil
+			},
+			done: func() (int, error) {
+				for _, k := range del {
+					if err := ab.Delete(k); err != nil {
+						return 0, err
+					}
+					hc := hb.Cursor()
+					var hk [][]byte
+					for k2, _ := hc.Seek(k); k2 != nil && bytes.HasPrefix(k2, k); k2, _ = hc.Next() {
+						hk = append(hk, bytes.Clone(k2))
+					}
+					for _, k2 := range hk {
+						if err := hb.Delete(k2); err != nil {
+							return 0, err
+						}
 					}
 				}
-			}
-			n = len(del)
-			s.size.Store(tx.Size())
-			return nil
-		})
-		if err != nil {
-			return total, err
+				return len(del), nil
+			},
 		}
-		total += n
-		s.m.retentionDeleted.WithLabelValues("alert").Add(float64(n))
-	}
-	return total, nil
+	})
 }

@@ -585,53 +585,24 @@ func (s *Store) pruneNotifyLog(ctx context.Context, cutoff time.Time) (int, erro
 // chunk per transaction; it passes over open ones, and stops at the first incident opened
 // at or after cutoff.
 func (s *Store) pruneIncidents(ctx context.Context, cutoff time.Time) (int, error) {
-	total := 0
-	var resume []byte
-	for first := true; first || resume != nil; first = false {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n := 0
-		err := s.update(func(tx *bolt.Tx) error {
-			ib := tx.Bucket(bNotifyIncidents)
-			c := ib.Cursor()
-			k, v := c.First()
-			if resume != nil {
-				k, v = c.Seek(resume)
-			}
-			resume = nil
-			var del [][]byte
-			for budget := s.chunk; k != nil; k, v = c.Next() {
-				if budget <= 0 {
-					resume = bytes.Clone(k)
-					break
-				}
-				budget--
+	return s.pruneResumable(ctx, "incident", bNotifyIncidents, func(tx *bolt.Tx) prunePass {
+		ib := tx.Bucket(bNotifyIncidents)
+		var del [][]byte
+		return prunePass{
+			visit: func(k, v []byte) (bool, error) {
 				in, err := decodeIncident(k, v)
 				if err != nil {
-					return err
+					return false, err
 				}
 				if !in.Opened.Before(cutoff) {
-					break
+					return true, nil
 				}
 				if !in.Open() && in.Resolved.Before(cutoff) {
 					del = append(del, bytes.Clone(k))
 				}
-			}
-			for _, k := range del {
-				if err := ib.Delete(k); err != nil {
-					return err
-				}
-			}
-			n = len(del)
-			s.size.Store(tx.Size())
-			return nil
-		})
-		if err != nil {
-			return total, err
+				return false, nil
+			},
+			done: func() (int, error) { return len(del), deleteKeys(ib, del) },
 		}
-		total += n
-		s.m.retentionDeleted.WithLabelValues("incident").Add(float64(n))
-	}
-	return total, nil
+	})
 }

@@ -270,3 +270,71 @@ func (s *Store) pruneOldest(ctx context.Context, kind string, bucket []byte,
 	}
 	return total, nil
 }
+
+// prunePass is one transaction of a resumable prune: visit sees the keys in order from where
+// the previous pass stopped and says when the walk is over (a key at or past the cutoff);
+// done deletes what visit noted and returns how many records went.
+type prunePass struct {
+	visit func(k, v []byte) (stop bool, err error)
+	done  func() (int, error)
+}
+
+// pruneResumable walks bucket from its first key, at most s.chunk keys a transaction, each
+// transaction resuming at the key the previous one stopped at, until a visit stops or the
+// keys end; pass makes each transaction's visit and done over that transaction's buckets.
+// Unlike pruneOldest, it passes over what it keeps (open alerts, open incidents).
+func (s *Store) pruneResumable(ctx context.Context, kind string, bucket []byte, pass func(tx *bolt.Tx) prunePass) (int, error) {
+	total := 0
+	var resume []byte
+	for first := true; first || resume != nil; first = false {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n := 0
+		err := s.update(func(tx *bolt.Tx) error {
+			p := pass(tx)
+			c := tx.Bucket(bucket).Cursor()
+			k, v := c.First()
+			if resume != nil {
+				k, v = c.Seek(resume)
+			}
+			resume = nil
+			for budget := s.chunk; k != nil; k, v = c.Next() {
+				if budget <= 0 {
+					resume = bytes.Clone(k)
+					break
+				}
+				budget--
+				stop, err := p.visit(k, v)
+				if err != nil {
+					return err
+				}
+				if stop {
+					break
+				}
+			}
+			var err error
+			if n, err = p.done(); err != nil {
+				return err
+			}
+			s.size.Store(tx.Size())
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		s.m.retentionDeleted.WithLabelValues(kind).Add(float64(n))
+	}
+	return total, nil
+}
+
+// deleteKeys deletes keys from b.
+func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

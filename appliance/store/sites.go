@@ -640,74 +640,44 @@ func (s *Store) SiteIndexes() (map[string]uint32, error) {
 // the oldest change, a chunk per transaction, up to the first changed at or after cutoff.
 // Open ones are passed over (and kept).
 func (s *Store) pruneSiteAlerts(ctx context.Context, cutoff time.Time) (int, error) {
-	total := 0
 	limit := keyTime(cutoff)
-	var resume []byte
-	for first := true; first || resume != nil; first = false {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n := 0
-		err := s.update(func(tx *bolt.Tx) error {
-			n = 0
-			ab, ob, ub := tx.Bucket(bSiteAlerts), tx.Bucket(bSiteAlertsOpen), tx.Bucket(bSiteAlertsUpdated)
-			c := ub.Cursor()
-			k, _ := c.First()
-			if resume != nil {
-				k, _ = c.Seek(resume)
-			}
-			resume = nil
-			var delIndex, delAlert [][]byte
-			for budget := s.chunk; k != nil; k, _ = c.Next() {
-				if budget <= 0 {
-					resume = bytes.Clone(k)
-					break
-				}
-				budget--
+	return s.pruneResumable(ctx, "alert", bSiteAlertsUpdated, func(tx *bolt.Tx) prunePass {
+		ab, ob, ub := tx.Bucket(bSiteAlerts), tx.Bucket(bSiteAlertsOpen), tx.Bucket(bSiteAlertsUpdated)
+		var delIndex, delAlert [][]byte
+		return prunePass{
+			visit: func(k, _ []byte) (bool, error) {
 				if len(k) != 20 {
 					delIndex = append(delIndex, bytes.Clone(k)) // not an index key
-					continue
+					return false, nil
 				}
 				if binary.BigEndian.Uint64(k) >= limit {
-					break
+					return true, nil
 				}
 				ak := k[8:]
 				if ob.Get(ak) != nil {
-					continue // open
+					return false, nil // open
 				}
 				v := ab.Get(ak)
 				if v == nil || len(v) < 8 || !bytes.Equal(v[:8], k[:8]) {
 					delIndex = append(delIndex, bytes.Clone(k)) // stale
-					continue
+					return false, nil
 				}
 				_, a, err := decodeSiteAlert(ak, v)
 				if err != nil {
-					return err
+					return false, err
 				}
 				if a.State == watchfloor.AlertResolved && a.ResolvedAt.Before(cutoff) {
 					delIndex = append(delIndex, bytes.Clone(k))
 					delAlert = append(delAlert, bytes.Clone(ak))
 				}
-			}
-			for _, k := range delIndex {
-				if err := ub.Delete(k); err != nil {
-					return err
+				return false, nil
+			},
+			done: func() (int, error) {
+				if err := deleteKeys(ub, delIndex); err != nil {
+					return 0, err
 				}
-			}
-			for _, k := range delAlert {
-				if err := ab.Delete(k); err != nil {
-					return err
-				}
-			}
-			n = len(delAlert)
-			s.size.Store(tx.Size())
-			return nil
-		})
-		if err != nil {
-			return total, err
+				return len(delAlert), deleteKeys(ab, delAlert)
+			},
 		}
-		total += n
-		s.m.retentionDeleted.WithLabelValues("alert").Add(float64(n))
-	}
-	return total, nil
+	})
 }
